@@ -1,0 +1,24 @@
+'use strict';
+// `npm test`: type-check, lint, then every unit and end-to-end spec. With no DATABASE_URL the
+// end-to-end specs run on the embedded database; Redis specs skip with a printed reason when
+// no Redis answers at REDIS_URL.
+const { spawnSync } = require('node:child_process');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const bin = (name) => path.join(root, 'node_modules', '.bin', name);
+
+function run(label, command, args) {
+  process.stderr.write(`\n== ${label}\n`);
+  const result = spawnSync(command, args, { stdio: 'inherit', cwd: root, env: process.env });
+  if (result.status !== 0) {
+    process.stderr.write(`\n${label} failed\n`);
+    process.exit(result.status ?? 1);
+  }
+}
+
+const extra = process.argv.slice(2);
+run('type-check', bin('tsc'), ['--noEmit', '-p', 'tsconfig.json']);
+run('lint', bin('eslint'), ['--max-warnings=0', 'src', 'test', 'migrations']);
+run('build', process.execPath, [path.join(root, 'scripts', 'build-if-needed.js')]);
+run('tests', bin('jest'), ['--runInBand', ...extra]);
