@@ -10,7 +10,9 @@ const bin = (name) => path.join(root, 'node_modules', '.bin', name);
 
 function run(label, command, args) {
   process.stderr.write(`\n== ${label}\n`);
-  const result = spawnSync(command, args, { stdio: 'inherit', cwd: root, env: process.env });
+  // PGlite loads its WebAssembly through a dynamic import, which Jest's VM needs this flag for.
+  const env = { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --experimental-vm-modules`.trim() };
+  const result = spawnSync(command, args, { stdio: 'inherit', cwd: root, env });
   if (result.status !== 0) {
     process.stderr.write(`\n${label} failed\n`);
     process.exit(result.status ?? 1);

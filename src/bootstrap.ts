@@ -106,7 +106,10 @@ async function createLimiterStore(config: AppConfig, logger: PinoLogger): Promis
     client.disconnect();
     throw new ConfigError('REDIS_URL', (error as Error).message);
   }
-  return new RedisLimiterStore(client, settings, { ownsClient: true });
+  return new RedisLimiterStore(client, settings, {
+    keyPrefix: config.limiterKeyPrefix,
+    ownsClient: true,
+  });
 }
 
 function mtlsSettings(config: AppConfig, tls: TlsMaterial | undefined): MtlsSettings {

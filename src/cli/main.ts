@@ -20,9 +20,6 @@ const COMMANDS: readonly Command[] = [
 
 const HELP_WORDS = new Set(['help', '--help', '-h']);
 
-/** After this long, a handle someone forgot to close no longer keeps a finished CLI alive. */
-const EXIT_GRACE_MS = 3000;
-
 /** The command whose name is the longest prefix of `words`, and the words after it. */
 function findCommand(words: readonly string[]): { command: Command; rest: string[] } | undefined {
   const matches = COMMANDS.filter((command) =>
@@ -63,9 +60,13 @@ async function run(words: readonly string[]): Promise<void> {
   await match.command.run(parsed, loadConfig());
 }
 
+/**
+ * Exits once stdout and stderr are flushed. Everything the command opened is closed by then; a
+ * client still backing off to reconnect (Redis that never answered) must not hold the exit.
+ */
 function finish(exitCode: number): void {
   process.exitCode = exitCode;
-  setTimeout(() => process.exit(exitCode), EXIT_GRACE_MS).unref();
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(exitCode)));
 }
 
 function fail(error: unknown): void {
@@ -74,13 +75,7 @@ function fail(error: unknown): void {
   finish(report.exitCode);
 }
 
-process.on('uncaughtException', (error) => {
-  fail(error);
-  process.exit(process.exitCode);
-});
-process.on('unhandledRejection', (reason) => {
-  fail(reason);
-  process.exit(process.exitCode);
-});
+process.on('uncaughtException', fail);
+process.on('unhandledRejection', fail);
 
 run(process.argv.slice(2)).then(() => finish(0), fail);

@@ -197,11 +197,17 @@ async function unlockInRedis(config: AppConfig, normalizedUsername: string): Pro
     clusterNodes: config.redisClusterNodes.length > 0 ? config.redisClusterNodes : undefined,
     onError: (error) => (lastError = error.message),
   });
-  const store = new RedisLimiterStore(client, limiterSettings(config), { ownsClient: true });
   try {
-    await waitForRedis(client, REDIS_READY_TIMEOUT_MS).catch(() => {
-      throw new CliError(`cannot reach Redis: ${lastError}`);
-    });
+    await waitForRedis(client, REDIS_READY_TIMEOUT_MS);
+  } catch {
+    client.disconnect();
+    throw new CliError(`cannot reach Redis: ${lastError}`);
+  }
+  const store = new RedisLimiterStore(client, limiterSettings(config), {
+    keyPrefix: config.limiterKeyPrefix,
+    ownsClient: true,
+  });
+  try {
     return (await store.unlock(normalizedUsername)).refilled;
   } finally {
     await store.close();

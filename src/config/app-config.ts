@@ -78,6 +78,9 @@ export interface AppConfig {
   usernameMaxBytes: number;
   passwordMaxBytes: number;
   limiterStore: LimiterStoreKind;
+  /** Put in front of every limiter key in Redis, so several deployments can share one Redis. */
+  limiterKeyPrefix: string;
+  /** Admin unlocks allowed per actor per minute. */
   unlockLimit: number;
 
   auditRetentionDays: number;

@@ -204,6 +204,14 @@ export function loadConfig(environment: Environment = process.env): AppConfig {
     throw new ConfigError('AUDIT_USERNAME_KEY', 'must be at least 16 bytes');
   }
   const loginFailureWindowMs = reader.duration('LOGIN_FAILURE_WINDOW', '15m');
+  const limiterKeyPrefix = reader.required('LIMITER_KEY_PREFIX', 'gatehouse:limiter:');
+  // Braces would form a Redis Cluster hash tag and pull every key into one slot.
+  if (!/^[\x21-\x7a\x7c\x7e]{1,100}$/.test(limiterKeyPrefix)) {
+    throw new ConfigError(
+      'LIMITER_KEY_PREFIX',
+      'must be 1 to 100 printable characters without spaces or braces',
+    );
+  }
 
   return {
     host: reader.required('HOST', '127.0.0.1'),
@@ -264,6 +272,7 @@ export function loadConfig(environment: Environment = process.env): AppConfig {
     usernameMaxBytes: reader.integer('USERNAME_MAX_BYTES', 256, 1, 4096),
     passwordMaxBytes: reader.integer('PASSWORD_MAX_BYTES', 1024, 8, 65536),
     limiterStore,
+    limiterKeyPrefix,
     unlockLimit: reader.integer('UNLOCK_LIMIT', 10, 1, 10_000),
 
     auditRetentionDays: reader.integer('AUDIT_RETENTION_DAYS', 90, 1, 36_500),
