@@ -5,12 +5,16 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { LoggerModule } from 'nestjs-pino';
 import type { Logger as PinoLogger } from 'pino';
 import { DataSource } from 'typeorm';
+import { AdminActionsModule } from './admin/admin-actions.module';
+import { AdminModule } from './admin/admin.module';
+import { AuditApiModule } from './audit/audit-api.module';
 import { AuditModule } from './audit/audit.module';
 import { AuthModule } from './auth/auth.module';
 import { ProblemDetailsFilter } from './common/problem-details.filter';
 import { requestLogSerializers } from './common/logging';
 import { AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
+import { DetectionModule } from './detection/detection.module';
 import { MetricsModule } from './health/metrics.module';
 import { MtlsSettings } from './mtls/client-certificate.resolver';
 import { MtlsModule } from './mtls/mtls.module';
@@ -60,6 +64,10 @@ export class GatehouseModule {
         AuditModule,
         ThrottlingModule.forRoot(options.config, options.limiterStore),
         AuthModule,
+        AdminModule,
+        AdminActionsModule,
+        AuditApiModule,
+        DetectionModule,
         ...(options.imports ?? []),
       ],
       providers: [{ provide: APP_FILTER, useClass: ProblemDetailsFilter }],

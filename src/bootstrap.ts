@@ -25,6 +25,7 @@ import { MtlsSettings } from './mtls/client-certificate.resolver';
 import { AddressMatcher, parseTrustedProxies } from './mtls/client-ip';
 import { parseTrustedProxyCertificates } from './mtls/trusted-proxy-certs';
 import { TlsMaterial, resolveTlsMaterial } from './mtls/tls-material';
+import { createOpenApiDocument, serveOpenApiDocument } from './openapi';
 import { LimiterStore } from './throttling/limiter.types';
 import { limiterSettings } from './throttling/login-limiter.service';
 import { MemoryLimiterStore } from './throttling/memory-limiter.store';
@@ -60,7 +61,9 @@ async function migrateOnStart(config: AppConfig, logger: PinoLogger): Promise<vo
       logger.info({ migrations: ran }, 'migrations applied');
     }
     const serviceRole = decodeURIComponent(new URL(config.databaseUrl!).username || '');
-    const adminRole = decodeURIComponent(new URL(config.databaseAdminUrl ?? config.databaseUrl!).username || '');
+    const adminRole = decodeURIComponent(
+      new URL(config.databaseAdminUrl ?? config.databaseUrl!).username || '',
+    );
     if (config.databaseAdminUrl !== undefined && serviceRole !== '' && serviceRole !== adminRole) {
       await grantServiceRole(admin.dataSource, serviceRole);
     }
@@ -174,6 +177,42 @@ function createAdapter(config: AppConfig, tls: TlsMaterial | undefined): Fastify
 }
 
 /**
+ * While readiness fails, every answer carries `Connection: close`, so keep-alive clients open
+ * their next connection through the load balancer (to another replica) instead of reusing one
+ * this replica is about to close, which would race the close and reset their request.
+ */
+function closeConnectionsWhileDraining(instance: FastifyInstance, state: ReplicaState): void {
+  instance.addHook('onSend', (_request, reply, payload, done) => {
+    if (state.draining) {
+      reply.header('connection', 'close');
+    }
+    done(null, payload);
+  });
+}
+
+const LOGIN_PATHS = new Set(['/auth/login', '/auth/certificate']);
+
+/**
+ * Tells the audit writer which login requests are still being decided, so the `settled_until` it
+ * publishes never passes a row that has yet to be written. Every response carries its request id.
+ */
+function trackLoginRequests(instance: FastifyInstance, holder: { writer?: AuditWriter }): void {
+  instance.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', String(request.id));
+    if (request.method === 'POST' && LOGIN_PATHS.has((request.raw.url ?? '').split('?')[0])) {
+      holder.writer?.beginAttempt(String(request.id), Date.now());
+    }
+    done();
+  });
+  const end = (request: { id: unknown }, _reply: unknown, done: () => void) => {
+    holder.writer?.endAttempt(String(request.id));
+    done();
+  };
+  instance.addHook('onResponse', end);
+  instance.addHook('onRequestAbort', (request, done) => end(request, undefined, done));
+}
+
+/**
  * Bodies are read raw and parsed by the route's own guard, so malformed content of any type is
  * answered 400 and audited by Gatehouse rather than refused by Fastify before any guard runs.
  */
@@ -191,7 +230,9 @@ function warnAboutUnsafeChoices(config: AppConfig, logger: PinoLogger): void {
     );
   }
   if (config.mtlsMode === 'proxy' && config.trustedProxyCerts === '') {
-    logger.warn('proxy mode trusts forwarding headers by source address alone (no TRUSTED_PROXY_CERTS)');
+    logger.warn(
+      'proxy mode trusts forwarding headers by source address alone (no TRUSTED_PROXY_CERTS)',
+    );
   }
 }
 
@@ -212,6 +253,11 @@ export async function startService(
     throw error;
   });
 
+  const state: ReplicaState = { started: false, draining: false, auditWriterHealthy: () => false };
+  const adapter = createAdapter(config, tls);
+  closeConnectionsWhileDraining(adapter.getInstance(), state);
+  const writerHolder: { writer?: AuditWriter } = {};
+  trackLoginRequests(adapter.getInstance(), writerHolder);
   const app = await NestFactory.create<NestFastifyApplication>(
     GatehouseModule.forRoot({
       config,
@@ -221,19 +267,17 @@ export async function startService(
       logger,
       imports: options.imports,
     }),
-    createAdapter(config, tls),
+    adapter,
     { bufferLogs: true, abortOnError: false },
   );
   app.useLogger(app.get(NestPinoLogger));
   await app.init();
   acceptRawBodies(app.getHttpAdapter().getInstance());
+  serveOpenApiDocument(app.getHttpAdapter().getInstance(), createOpenApiDocument(app));
 
   const writer = app.get<AuditWriter>(AUDIT_WRITER);
-  const state: ReplicaState = {
-    started: false,
-    draining: false,
-    auditWriterHealthy: () => writer.healthy,
-  };
+  state.auditWriterHealthy = () => writer.healthy;
+  writerHolder.writer = writer;
   const management = createManagementServer(state, app.get(MetricsService));
   await app.listen(config.port, config.host);
   await management.listen({ port: config.managementPort, host: config.managementHost });
@@ -258,7 +302,7 @@ export async function startService(
     'gatehouse started',
   );
   if (options.installSignalHandlers) {
-    installSignalHandlers(running, logger);
+    installSignalHandlers(running, logger, config.shutdownTimeoutMs);
   }
   return running;
 }
@@ -291,11 +335,18 @@ async function shutdownInOrder(parts: ShutdownParts): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, drainDelay));
 
   const httpServer = app.getHttpServer();
-  await new Promise<void>((resolve) => {
-    httpServer.close(() => resolve());
+  const closed = await new Promise<boolean>((resolve) => {
+    httpServer.close(() => resolve(true));
     httpServer.closeIdleConnections?.();
-    setTimeout(resolve, Math.max(0, deadline - Date.now() - 2000)).unref();
+    logger.info({ event: 'listener_closed' }, 'listener closed: finishing requests in flight');
+    setTimeout(() => resolve(false), Math.max(0, deadline - Date.now() - 2000)).unref();
   });
+  if (!closed) {
+    // A client still holding a request open past the deadline (a slow body, say) would keep
+    // the audit flush below from ever running; its connection is cut instead.
+    logger.warn('requests still open at the shutdown deadline: closing their connections');
+    httpServer.closeAllConnections?.();
+  }
   const lost = await app.get(AuditWriterLifecycle).drain(deadline - 500);
   await app.close().catch(() => undefined);
   await management.close().catch(() => undefined);
@@ -306,13 +357,22 @@ async function shutdownInOrder(parts: ShutdownParts): Promise<void> {
   logger.info({ unwrittenAuditRows: lost }, 'stopped');
 }
 
-function installSignalHandlers(running: RunningService, logger: PinoLogger): void {
+function installSignalHandlers(
+  running: RunningService,
+  logger: PinoLogger,
+  shutdownTimeoutMs: number,
+): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
       return;
     }
     stopping = true;
+    // The orchestrator kills the process at its own deadline anyway; exiting first says why.
+    setTimeout(() => {
+      logger.error('shutdown did not finish within SHUTDOWN_TIMEOUT; exiting');
+      process.exit(1);
+    }, shutdownTimeoutMs).unref();
     running
       .shutdown(signal)
       .then(() => process.exit(0))
@@ -326,5 +386,7 @@ function installSignalHandlers(running: RunningService, logger: PinoLogger): voi
 }
 
 export function readFileIfPresent(filePath: string | undefined): string | undefined {
-  return filePath !== undefined && fs.existsSync(filePath) ? fs.readFileSync(filePath, 'utf8') : undefined;
+  return filePath !== undefined && fs.existsSync(filePath)
+    ? fs.readFileSync(filePath, 'utf8')
+    : undefined;
 }

@@ -27,6 +27,11 @@ export interface AttemptContext {
   /** True when the attempt reached the password hash (its latency feeds the padding median). */
   reachedHash: boolean;
   outcome?: AttemptOutcome;
+  /**
+   * Truncated keyed hash of a wrong password (password-spraying detection, when enabled). It is
+   * published in process to the tracker and never recorded.
+   */
+  failedPasswordTag?: { epoch: number; tag: number };
   recorded: boolean;
 }
 

@@ -41,6 +41,8 @@ const UNHEALTHY_AFTER_MS = 5000;
  */
 export class AuditWriter {
   private pending: AttemptRecord[] = [];
+  /** Login requests received and not yet answered, by request id: their rows are still to come. */
+  private readonly inflight = new Map<string, number>();
   private readonly singlesPerSecond = new Map<string, number>();
   private readonly foldBuckets = new Map<string, FoldBucket>();
   private timer?: NodeJS.Timeout;
@@ -169,9 +171,21 @@ export class AuditWriter {
     return this.flushing;
   }
 
+  /** A login request arrived; until it is answered, its row may still be written. */
+  beginAttempt(requestId: string, receivedAtMs: number): void {
+    this.inflight.set(requestId, receivedAtMs);
+  }
+
+  endAttempt(requestId: string): void {
+    this.inflight.delete(requestId);
+  }
+
   /** The oldest instant not yet written: rows at or after it may still appear. */
   settledUntil(): Date {
     let oldest = this.now();
+    for (const receivedAt of this.inflight.values()) {
+      oldest = Math.min(oldest, receivedAt);
+    }
     for (const row of this.pending) {
       oldest = Math.min(oldest, row.occurredAt.getTime());
     }

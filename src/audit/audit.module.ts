@@ -9,6 +9,7 @@ import { AuditWriter } from './audit-writer';
 import { AuditWriterLifecycle } from './audit-writer.lifecycle';
 import { UsernameDigest } from './username-digest';
 import { loadUsernameKey } from './username-key';
+import { PartitionMaintenanceService } from './partition-maintenance.service';
 
 function createAuditWriter(config: AppConfig, dataSource: DataSource, metrics: MetricsService) {
   const logger = new Logger('AuditWriter');
@@ -37,6 +38,7 @@ function createAuditWriter(config: AppConfig, dataSource: DataSource, metrics: M
       inject: [APP_CONFIG],
     },
     AuditWriterLifecycle,
+    PartitionMaintenanceService,
   ],
   exports: [AUDIT_WRITER, USERNAME_DIGEST, AuditWriterLifecycle],
 })

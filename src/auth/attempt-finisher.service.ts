@@ -9,6 +9,7 @@ import { AttemptOutcome } from '../common/attempt-outcome';
 import { uuidv7 } from '../common/uuid';
 import { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
+import { FAILED_PASSWORD_EVENT, FailedPasswordEvent } from '../detection/failed-password-tagger';
 import { MetricsService } from '../health/metrics.service';
 import { LoginLimiterService } from '../throttling/login-limiter.service';
 import { SettleOutcome } from '../throttling/limiter.types';
@@ -70,7 +71,24 @@ export class AttemptFinisher {
       throw error;
     }
     this.events.emit(ATTEMPT_RECORDED_EVENT, row);
+    this.publishFailedPassword(attempt, row);
     return true;
+  }
+
+  /** Feeds the password-spraying tracker; the tag never reaches the audit row or the log. */
+  private publishFailedPassword(attempt: AttemptContext, row: AttemptRecord): void {
+    const tag = attempt.failedPasswordTag;
+    attempt.failedPasswordTag = undefined;
+    const guessed = row.outcome === 'bad_password' || row.outcome === 'unknown_user';
+    if (tag && guessed && row.username !== null && row.clientIp !== null) {
+      const event: FailedPasswordEvent = {
+        occurredAt: row.occurredAt,
+        username: row.username,
+        clientIp: row.clientIp,
+        tag,
+      };
+      this.events.emit(FAILED_PASSWORD_EVENT, event);
+    }
   }
 
   /** Delays a 401 that never reached the hash until it takes as long as one that did. */

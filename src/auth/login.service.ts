@@ -1,9 +1,10 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { AttemptContext } from '../audit/attempt-context';
 import { AttemptOutcome } from '../common/attempt-outcome';
 import { invalidCredentials } from '../common/gatehouse.error';
 import { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
+import { FailedPasswordTagger } from '../detection/failed-password-tagger';
 import { CertificateBinding, CertificateBindingsService } from '../mtls/certificate-bindings.service';
 import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
@@ -32,6 +33,7 @@ export class LoginService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly users: UsersService,
     private readonly bindings: CertificateBindingsService,
+    @Optional() private readonly passwordTagger?: FailedPasswordTagger,
   ) {}
 
   async authenticatePassword(attempt: AttemptContext, password: string): Promise<User> {
@@ -44,6 +46,9 @@ export class LoginService {
 
     attempt.reachedHash = true;
     const matches = await this.users.verifyPassword(user, password);
+    if (!user || !matches) {
+      attempt.failedPasswordTag = this.passwordTagger?.tag(password);
+    }
     if (!user) {
       throw invalidCredentials('unknown_user');
     }

@@ -39,7 +39,9 @@ export function createLogger(config: Pick<AppConfig, 'logLevel' | 'logFormat'>):
     },
   };
   if (config.logFormat === 'pretty') {
-    return pino(options, pino.transport({ target: 'pino-pretty', options: { colorize: true } }));
+    // Colours only on a terminal: escape codes in a piped or collected log are noise.
+    const colorize = Boolean(process.stdout.isTTY);
+    return pino(options, pino.transport({ target: 'pino-pretty', options: { colorize } }));
   }
   return pino(options);
 }

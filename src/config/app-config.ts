@@ -19,6 +19,28 @@ export const DETECTION_RULES = [
 ] as const;
 export type DetectionRule = (typeof DETECTION_RULES)[number];
 
+/** How much evidence each detection rule needs before it raises a finding. */
+export interface DetectionThresholds {
+  /** DETECT_WINDOW: how far back each evaluation looks, and the bucket of an incident. */
+  windowMs: number;
+  /** DETECT_STUFFING_MIN_USERNAMES: distinct usernames failed from one source. */
+  stuffingMinUsernames: number;
+  /** DETECT_STUFFING_FAILURE_RATIO: share of that source's attempts that failed. */
+  stuffingFailureRatio: number;
+  /** DETECT_BRUTE_FORCE_MIN_SOURCES: distinct sources failing on one username. */
+  bruteForceMinSources: number;
+  /** DETECT_BRUTE_FORCE_MIN_FAILURES: failures on that username. */
+  bruteForceMinFailures: number;
+  /** DETECT_SPRAYING_MIN_USERNAMES: distinct usernames tried with one (keyed-hash) password. */
+  sprayingMinUsernames: number;
+  /** DETECT_SHARED_CERT_MIN_USERNAMES: distinct usernames presented with one certificate. */
+  sharedCertificateMinUsernames: number;
+  /** DETECT_SUCCESS_AFTER_MIN_FAILURES: failures on an account before a reported success. */
+  successAfterFailures: number;
+  /** DETECT_CERT_LOCKOUTS_MIN: lockouts of logins presenting one certificate. */
+  certificateLockoutsMin: number;
+}
+
 /** The whole configuration, validated once at boot by `loadConfig`. Durations are milliseconds. */
 export interface AppConfig {
   host: string;
@@ -92,6 +114,7 @@ export interface AppConfig {
   detection: Record<DetectionRule, DetectionMode>;
   detectionIntervalMs: number;
   detectionBlockMs: number;
+  detectionThresholds: DetectionThresholds;
 }
 
 /** Keys whose values are secrets: accepted as `<KEY>_FILE` too, and never printed. */

@@ -8,6 +8,7 @@ import {
   DETECTION_RULES,
   DetectionMode,
   DetectionRule,
+  DetectionThresholds,
   SECRET_KEYS,
   UnsafeAllowance,
   defaultHashConcurrency,
@@ -59,6 +60,18 @@ class EnvironmentReader {
     const parsed = Number(value);
     if (parsed < minimum || parsed > maximum) {
       throw new ConfigError(key, `must be between ${minimum} and ${maximum}`);
+    }
+    return parsed;
+  }
+
+  ratio(key: string, fallback: number): number {
+    const value = this.text(key);
+    if (value === undefined) {
+      return fallback;
+    }
+    const parsed = Number(value);
+    if (!/^(0|1|0?\.\d{1,6}|1\.0{1,6})$/.test(value) || parsed <= 0) {
+      throw new ConfigError(key, 'must be a number above 0 and at most 1');
     }
     return parsed;
   }
@@ -149,6 +162,20 @@ function readDetection(reader: EnvironmentReader): Record<DetectionRule, Detecti
     result[rule] = reader.oneOf(`DETECT_${rule.toUpperCase()}`, modes, defaults[rule]);
   }
   return result;
+}
+
+function readDetectionThresholds(reader: EnvironmentReader): DetectionThresholds {
+  return {
+    windowMs: reader.duration('DETECT_WINDOW', '10m', 86_400_000),
+    stuffingMinUsernames: reader.integer('DETECT_STUFFING_MIN_USERNAMES', 20, 2, 1_000_000),
+    stuffingFailureRatio: reader.ratio('DETECT_STUFFING_FAILURE_RATIO', 0.8),
+    bruteForceMinSources: reader.integer('DETECT_BRUTE_FORCE_MIN_SOURCES', 10, 2, 1_000_000),
+    bruteForceMinFailures: reader.integer('DETECT_BRUTE_FORCE_MIN_FAILURES', 20, 1, 1_000_000),
+    sprayingMinUsernames: reader.integer('DETECT_SPRAYING_MIN_USERNAMES', 10, 2, 1_000_000),
+    sharedCertificateMinUsernames: reader.integer('DETECT_SHARED_CERT_MIN_USERNAMES', 3, 2, 10_000),
+    successAfterFailures: reader.integer('DETECT_SUCCESS_AFTER_MIN_FAILURES', 5, 1, 1_000_000),
+    certificateLockoutsMin: reader.integer('DETECT_CERT_LOCKOUTS_MIN', 3, 1, 1_000_000),
+  };
 }
 
 function readCertBinding(reader: EnvironmentReader, mtlsMode: string): CertBinding {
@@ -283,6 +310,7 @@ export function loadConfig(environment: Environment = process.env): AppConfig {
     detection: readDetection(reader),
     detectionIntervalMs: reader.duration('DETECT_INTERVAL', '10s'),
     detectionBlockMs: reader.duration('DETECT_BLOCK_DURATION', '15m'),
+    detectionThresholds: readDetectionThresholds(reader),
   };
 }
 

@@ -53,10 +53,17 @@ async function openEmbedded(dataDir: string): Promise<DatabaseConnection> {
     return {
       dataSource,
       embedded: true,
+      // Nest's TypeORM module may already have destroyed the DataSource at app close; the
+      // database and the lock must still be closed and released.
       close: async () => {
-        await dataSource.destroy();
-        await database.close();
-        lock.release();
+        try {
+          if (dataSource.isInitialized) {
+            await dataSource.destroy();
+          }
+          await database.close();
+        } finally {
+          lock.release();
+        }
       },
     };
   } catch (error) {

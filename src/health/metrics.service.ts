@@ -69,6 +69,6 @@ export class MetricsService {
   });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_' });
   }
 }

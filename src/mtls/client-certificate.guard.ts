@@ -2,6 +2,7 @@ import { CanActivate, ExecutionContext, Inject, Injectable, Logger } from '@nest
 import type { FastifyRequest } from 'fastify';
 import { attemptOf } from '../audit/attempt-context';
 import { invalidCredentials, invalidRequest } from '../common/gatehouse.error';
+import { escapeForLog } from '../common/logging';
 import { ClientCertificateResolver } from './client-certificate.resolver';
 import { CLIENT_CERTIFICATE_RESOLVER } from './mtls.module';
 
@@ -31,8 +32,10 @@ export class ClientCertificateGuard implements CanActivate {
     if (resolution.status === 'refused' && resolution.stage === 'forwarded') {
       this.logger.warn({
         requestId: request.id,
+        event: 'proxy_header_refused',
         reason: resolution.reason,
-        detail: resolution.detail,
+        detail: escapeForLog(resolution.detail),
+        msg: 'forwarded certificate identity refused',
       });
       throw invalidCredentials(resolution.reason, resolution.detail);
     }

@@ -166,8 +166,9 @@ export class ClientCertificateResolver {
           stage: 'forwarded',
         };
       case 'certificate': {
-        const chain = forwarded.chain.map((der) => new X509Certificate(der));
-        const verification = this.settings.verifier!.verify(forwarded.der, chain);
+        // Raw DER, not parsed here: the verifier refuses a chain member it cannot parse, where
+        // `new X509Certificate` would throw and turn a forged header into a server error.
+        const verification = this.settings.verifier!.verify(forwarded.der, forwarded.chain);
         return verification.ok
           ? { status: 'verified', certificate: verification.certificate }
           : {

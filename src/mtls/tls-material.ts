@@ -28,10 +28,11 @@ function readRequired(key: string, filePath: string | undefined): string {
 }
 
 /**
- * Direct mode uses TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE; outside production, with none of
- * them set, it creates (once) and reuses a development CA and server certificate under
- * DATA_DIR/pki. Proxy mode listens over TLS when it has a certificate or pins proxy certificates,
- * and always needs the CA bundle to verify forwarded certificates. `off` has no TLS at all.
+ * Direct mode uses TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE; outside production (or in it with
+ * ALLOW_UNSAFE=missing_tls), with none of them set, it creates (once) and reuses a development CA
+ * and server certificate under DATA_DIR/pki. Proxy mode listens over TLS when it has a certificate
+ * or pins proxy certificates, and always needs the CA bundle to verify forwarded certificates.
+ * `off` has no TLS at all.
  */
 export async function resolveTlsMaterial(
   config: AppConfig,
@@ -41,7 +42,9 @@ export async function resolveTlsMaterial(
     return undefined;
   }
   const noFiles = !config.tlsCertFile && !config.tlsKeyFile && !config.tlsCaFile;
-  if (config.mtlsMode === 'direct' && noFiles && !config.production) {
+  // Production reaches this without files only when ALLOW_UNSAFE names missing_tls.
+  const developmentPki = !config.production || config.allowUnsafe.has('missing_tls');
+  if (config.mtlsMode === 'direct' && noFiles && developmentPki) {
     const directory = path.join(config.dataDir, 'pki');
     const pki = await ensureDevelopmentPki(directory);
     if (pki.createdCertificateAuthority) {

@@ -1,4 +1,4 @@
-import { ExecutionContext, Injectable, Logger } from '@nestjs/common';
+import { ExecutionContext, Injectable, Logger, Optional } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import {
   InjectThrottlerOptions,
@@ -10,7 +10,20 @@ import {
 import type { FastifyRequest } from 'fastify';
 import { attemptOf } from '../audit/attempt-context';
 import { GatehouseError, invalidCredentials, invalidRequest } from '../common/gatehouse.error';
+import { MetricsService } from '../health/metrics.service';
+import { LimiterDecision } from './limiter.types';
 import { LoginLimiterService } from './login-limiter.service';
+
+/** The `limit` label of a decision: a limit name, `account` for lockouts, `block`, or `all`. */
+function decisionLimit(decision: LimiterDecision): string {
+  if (decision.allowed) {
+    return 'all';
+  }
+  if (decision.reason === 'throttled') {
+    return decision.limit;
+  }
+  return decision.reason === 'locked' ? 'account' : 'block';
+}
 
 /**
  * The throttler guard of the login routes. The stock guard increments one named throttler after
@@ -28,6 +41,7 @@ export class LoginThrottlerGuard extends ThrottlerGuard {
     @InjectThrottlerStorage() storage: ThrottlerStorage,
     reflector: Reflector,
     private readonly limiter: LoginLimiterService,
+    @Optional() private readonly metrics?: MetricsService,
   ) {
     super(options, storage, reflector);
   }
@@ -39,13 +53,22 @@ export class LoginThrottlerGuard extends ThrottlerGuard {
       throw invalidRequest('login reached the throttler without an attempt');
     }
     const decision = await this.limiter.reserve(attempt);
+    this.metrics?.limiterDecisions.inc({
+      limit: decisionLimit(decision),
+      result: decision.allowed ? 'allowed' : decision.reason,
+    });
     if (decision.allowed) {
       attempt.reservation = decision.reservation;
       return true;
     }
     if (decision.reason === 'locked') {
       if (decision.lockoutStarted) {
-        this.decisionLogger.warn({ requestId: request.id, event: 'lockout_started' });
+        this.decisionLogger.warn({
+          requestId: request.id,
+          event: 'lockout_started',
+          retryAfterSeconds: decision.retryAfterSeconds,
+          msg: 'lockout started',
+        });
       }
       throw invalidCredentials('locked');
     }

@@ -1,5 +1,5 @@
 import { KeyObject, createPrivateKey, createPublicKey } from 'node:crypto';
-import { Inject, Injectable, Optional } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config';
@@ -43,6 +43,9 @@ export class SigningKeysService {
   private loading: Promise<KeyRing> | null = null;
   /** Bumped by every change made here, so a read that started before it is not kept. */
   private generation = 0;
+  /** The active kid this replica last saw, so a rotation anywhere is logged once per replica. */
+  private activeKid: string | null = null;
+  private readonly logger = new Logger(SigningKeysService.name);
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -133,7 +136,23 @@ export class SigningKeysService {
     if (generation === this.generation) {
       this.ring = ring;
     }
+    this.noticeActiveKey(ring.signing?.kid ?? null);
     return ring;
+  }
+
+  private noticeActiveKey(kid: string | null): void {
+    if (kid === null || kid === this.activeKid) {
+      return;
+    }
+    if (this.activeKid !== null) {
+      this.logger.log({
+        event: 'signing_keys_rotated',
+        kid,
+        previousKid: this.activeKid,
+        msg: 'signing keys rotated: a new key is active',
+      });
+    }
+    this.activeKid = kid;
   }
 
   private async guarded<T>(work: () => Promise<T>): Promise<T> {

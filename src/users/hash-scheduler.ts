@@ -15,9 +15,11 @@ export class HashScheduler {
   private running = 0;
   private readonly waiting: Array<() => void> = [];
 
+  /** `onQueueDepth` hears the number waiting after every change, for the queue-depth gauge. */
   constructor(
     private readonly concurrency: number,
     private readonly queueMax: number,
+    private readonly onQueueDepth: (depth: number) => void = () => undefined,
   ) {}
 
   get queueDepth(): number {
@@ -45,12 +47,16 @@ export class HashScheduler {
     if (this.waiting.length >= this.queueMax) {
       return Promise.reject(new HashQueueFullError());
     }
-    return new Promise((resolve) => this.waiting.push(resolve));
+    return new Promise((resolve) => {
+      this.waiting.push(resolve);
+      this.onQueueDepth(this.waiting.length);
+    });
   }
 
   private leave(): void {
     const next = this.waiting.shift();
     if (next) {
+      this.onQueueDepth(this.waiting.length);
       next();
     } else {
       this.running -= 1;

@@ -32,9 +32,11 @@ function instrumentedHasher(metrics: MetricsService): PasswordHasher {
     { provide: PASSWORD_HASHER, useFactory: instrumentedHasher, inject: [MetricsService] },
     {
       provide: HASH_SCHEDULER,
-      useFactory: (config: AppConfig) =>
-        new HashScheduler(config.hashConcurrency, config.hashQueueMax),
-      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig, metrics: MetricsService) =>
+        new HashScheduler(config.hashConcurrency, config.hashQueueMax, (depth) =>
+          metrics.hashQueueDepth.set(depth),
+        ),
+      inject: [APP_CONFIG, MetricsService],
     },
   ],
   exports: [UsersService, PASSWORD_HASHER, HASH_SCHEDULER],

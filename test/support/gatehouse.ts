@@ -92,7 +92,11 @@ export async function startGatehouse(options: StartOptions = {}): Promise<Gateho
       env[key] = value;
     }
   }
-  const child = spawn(process.execPath, [MAIN], { env, cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN], {
+    env,
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   const started = new Promise<{ url: string; management: string }>((resolve, reject) => {
@@ -108,10 +112,11 @@ export async function startGatehouse(options: StartOptions = {}): Promise<Gateho
     child.stdout!.on('data', onData);
     child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
     void exited.then((code) => reject(new Error(`gatehouse exited with ${code}:\n${output}`)));
-    setTimeout(
-      () => reject(new Error(`gatehouse did not start in time:\n${output}`)),
-      options.timeoutMs ?? 60_000,
-    ).unref();
+    setTimeout(() => {
+      // A child that never started must not outlive the spec that gave up on it.
+      child.kill('SIGKILL');
+      reject(new Error(`gatehouse did not start in time:\n${output}`));
+    }, options.timeoutMs ?? 60_000).unref();
   });
   const { url, management } = await started;
   return {

@@ -14,6 +14,10 @@ export interface RawRequest {
   body?: Buffer | string;
   agent?: http.Agent;
   timeoutMs?: number;
+  /** Sends the body with chunked transfer encoding instead of a Content-Length. */
+  chunked?: boolean;
+  /** Source address to send from, such as `127.0.0.2`, for per-address limits. */
+  localAddress?: string;
 }
 
 /** An agent that keeps connections alive and opens at most `sockets` of them. */
@@ -26,14 +30,19 @@ export function sendRaw(baseUrl: string, request: RawRequest): Promise<RawRespon
   const url = new URL(request.path ?? '/auth/login', baseUrl);
   const body = request.body === undefined ? undefined : Buffer.from(request.body);
   const headers: Record<string, string> = { ...request.headers };
-  if (body !== undefined) {
+  if (body !== undefined && !request.chunked) {
     headers['content-length'] = String(body.length);
   }
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     const outgoing = http.request(
       url,
-      { method: request.method ?? 'POST', headers, agent: request.agent },
+      {
+        method: request.method ?? 'POST',
+        headers,
+        agent: request.agent,
+        localAddress: request.localAddress,
+      },
       (incoming) => {
         const chunks: Buffer[] = [];
         incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -52,7 +61,15 @@ export function sendRaw(baseUrl: string, request: RawRequest): Promise<RawRespon
       outgoing.destroy(new Error('request timed out')),
     );
     outgoing.on('error', reject);
-    outgoing.end(body);
+    if (request.chunked && body !== undefined) {
+      outgoing.setHeader('transfer-encoding', 'chunked');
+      for (let offset = 0; offset < body.length; offset += 64 * 1024) {
+        outgoing.write(body.subarray(offset, offset + 64 * 1024));
+      }
+      outgoing.end();
+    } else {
+      outgoing.end(body);
+    }
   });
 }
 

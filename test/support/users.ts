@@ -72,7 +72,7 @@ export async function createUsers(target: DatabaseTarget, users: TestUser[]): Pr
         `INSERT INTO users (username, normalized_username, password_hash, roles, disabled)
          VALUES ($1, $2, $3, $4, $5)`,
         [
-          user.username,
+          user.username.normalize('NFKC').trim(),
           normalizeUsername(user.username),
           user.passwordHash,
           user.roles ?? [],
