@@ -1,5 +1,3 @@
-/* global require, module, process */
-/* eslint-disable @typescript-eslint/no-require-imports -- CommonJS, so it runs without a build */
 'use strict';
 /**
  * The audit API over a generated login_attempts table of `rows` rows (spread over the last 20

@@ -1,5 +1,3 @@
-/* global require, module, process, setImmediate */
-/* eslint-disable @typescript-eslint/no-require-imports -- CommonJS, so it runs without a build */
 'use strict';
 /**
  * Audit rows per second: the service's AuditWriter (batched unnest() inserts, the path every

@@ -1,5 +1,3 @@
-/* global require, process */
-/* eslint-disable @typescript-eslint/no-require-imports -- CommonJS, so it runs without a build */
 'use strict';
 /**
  * The baseline of the refusal benchmark: a bare Fastify HTTPS endpoint with the same TLS settings

@@ -1,5 +1,3 @@
-/* global require, module, setTimeout */
-/* eslint-disable @typescript-eslint/no-require-imports -- CommonJS, so it runs without a build */
 'use strict';
 /**
  * New mutual-TLS connections per second: full handshakes with a client certificate, no session

@@ -1,5 +1,3 @@
-/* global require, module, process */
-/* eslint-disable @typescript-eslint/no-require-imports -- CommonJS, so it runs without a build */
 'use strict';
 /** Closed-loop load: `concurrency` callers, each sending its next request when the last ends. */
 const tls = require('node:tls');

@@ -1,5 +1,3 @@
-/* global require, module, process, setTimeout */
-/* eslint-disable @typescript-eslint/no-require-imports -- CommonJS, so it runs without a build */
 'use strict';
 /**
  * Accepted logins per second against a plain loop of the same argon2id verification on the same

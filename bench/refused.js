@@ -1,5 +1,3 @@
-/* global require, module, process, __dirname */
-/* eslint-disable @typescript-eslint/no-require-imports -- CommonJS, so it runs without a build */
 'use strict';
 /**
  * Refused attempts per second over keep-alive TLS: a flood from one address that is past

@@ -1,4 +1,3 @@
-/* global module */
 'use strict';
 /**
  * Side by side in rounds: each round measures every contender once, in a rotated order, so that

@@ -1,5 +1,3 @@
-/* global require, module */
-/* eslint-disable @typescript-eslint/no-require-imports -- CommonJS, so it runs without a build */
 'use strict';
 /** Writes bench/results/<name>.json and a readable bench/results/summary.md. */
 const fs = require('node:fs');
@@ -93,14 +91,16 @@ function auditQueryLines(queries) {
     return [`Audit queries: ${queries ? `failed (${queries.failed})` : 'not run'}`];
   }
   const lines = [
-    `Audit queries over ${queries.rows} generated rows (generated in ${queries.generated_in_seconds.toFixed(1)} s), ` +
+    `Audit queries over ${queries.rows} generated rows ` +
+      `(generated in ${queries.generated_in_seconds.toFixed(1)} s), ` +
       `via ${queries.via === 'api' ? 'the API' : `SQL (${queries.api_unavailable})`}, median of 5:`,
     '',
   ];
   for (const name of ['filtered_first_page', 'filtered_next_page', 'username_page', 'summary_1d']) {
     if (queries[name]) {
       lines.push(
-        `- ${name.replace(/_/g, ' ')}: ${queries[name].median_ms} ms (max ${queries[name].max_ms} ms)`,
+        `- ${name.replace(/_/g, ' ')}: ${queries[name].median_ms} ms ` +
+          `(max ${queries[name].max_ms} ms)`,
       );
     }
   }
@@ -124,9 +124,11 @@ function writeResults(directory, environment, results) {
   const lines = [
     '# Gatehouse benchmarks',
     '',
-    `${environment.started_at}, Node ${environment.node}, ${environment.cores} cores (${environment.cpu}), ` +
-      `${environment.database}. Load average ${environment.load_average_at_start.join(' / ')} at start, ` +
-      `${environment.load_average_at_end.join(' / ')} at the end; ${environment.total_seconds} s in all. ` +
+    `${environment.started_at}, Node ${environment.node}, ` +
+      `${environment.cores} cores (${environment.cpu}), ${environment.database}. ` +
+      `Load average ${environment.load_average_at_start.join(' / ')} at start, ` +
+      `${environment.load_average_at_end.join(' / ')} at the end; ` +
+      `${environment.total_seconds} s in all. ` +
       `Client and service share the machine. Each figure and its baseline ran in turns, ` +
       `${environment.options.rounds} rounds of ${environment.options.duration} s; a ratio is the ` +
       `median of the rounds' ratios.`,

@@ -1,5 +1,3 @@
-/* global require, module */
-/* eslint-disable @typescript-eslint/no-require-imports -- CommonJS, so it runs without a build */
 'use strict';
 /**
  * The demo's people: legitimate users with passwords derived from a fixed seed (so the committed

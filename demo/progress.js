@@ -1,4 +1,3 @@
-/* global module, process, setInterval, clearInterval */
 'use strict';
 /** A one-line progress bar on stderr (a line every few seconds when stderr is not a terminal). */
 

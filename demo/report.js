@@ -1,5 +1,3 @@
-/* global require, module, process */
-/* eslint-disable @typescript-eslint/no-require-imports -- CommonJS, so it runs without a build */
 'use strict';
 /** What the demo found: findings from the service, the audit trail after it stopped, a verdict. */
 const { createAgent, login, request } = require('./support/client');
@@ -48,7 +46,8 @@ async function readAudit(env) {
   const database = await openServiceDatabase(env);
   try {
     const [totals] = await database.query(
-      'SELECT coalesce(sum(count), 0)::bigint AS attempts, count(*)::bigint AS rows FROM login_attempts',
+      `SELECT coalesce(sum(count), 0)::bigint AS attempts, count(*)::bigint AS rows
+         FROM login_attempts`,
     );
     const outcomes = await database.query(
       `SELECT CASE WHEN client_ip <<= $1::inet THEN 'attacker'
@@ -59,7 +58,8 @@ async function readAudit(env) {
       [ATTACKER_BLOCK, LEGITIMATE_BLOCK],
     );
     const findings = await database.query(
-      'SELECT rule, mode, count(*)::int AS findings FROM findings GROUP BY rule, mode ORDER BY rule',
+      `SELECT rule, mode, count(*)::int AS findings
+         FROM findings GROUP BY rule, mode ORDER BY rule`,
     );
     return {
       attempts: Number(totals.attempts),
@@ -123,7 +123,8 @@ function printReport(result) {
       `attack at ${options.attackRate}/s`,
     '',
     `Legitimate logins: ${legitTally.sent} sent, ${legitOk} succeeded ` +
-      `(${(legitRate * 100).toFixed(1)}%), p50 ${percentile(legitTally.latencies, 0.5).toFixed(0)} ms, ` +
+      `(${(legitRate * 100).toFixed(1)}%), ` +
+      `p50 ${percentile(legitTally.latencies, 0.5).toFixed(0)} ms, ` +
       `p99 ${percentile(legitTally.latencies, 0.99).toFixed(0)} ms`,
     table([...legitTally.byAnswer].sort((a, b) => b[1] - a[1])),
     `Attacker: ${attackTally.sent} attempts sent from the combo list ` +

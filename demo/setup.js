@@ -1,5 +1,3 @@
-/* global require, module */
-/* eslint-disable @typescript-eslint/no-require-imports -- CommonJS, so it runs without a build */
 'use strict';
 /**
  * Prepares a demo deployment before the service starts (the embedded database is held by one

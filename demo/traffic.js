@@ -1,5 +1,3 @@
-/* global require, module, setTimeout */
-/* eslint-disable @typescript-eslint/no-require-imports -- CommonJS, so it runs without a build */
 'use strict';
 /**
  * The two kinds of traffic: legitimate users logging in now and then, each with its own

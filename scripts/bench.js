@@ -1,6 +1,4 @@
 #!/usr/bin/env node
-/* global require, process, __dirname */
-/* eslint-disable @typescript-eslint/no-require-imports -- CommonJS, so it runs without a build */
 'use strict';
 /**
  * `npm run bench`: each figure measured next to its baseline in one run and reported as a ratio.

@@ -1,6 +1,4 @@
 #!/usr/bin/env node
-/* global require, process */
-/* eslint-disable @typescript-eslint/no-require-imports -- CommonJS, so it runs without a build */
 'use strict';
 /**
  * `npm run demo`: a credential-stuffing campaign against a real Gatehouse over mutual TLS, while
@@ -119,7 +117,8 @@ async function main() {
   if (!multipleSources) {
     process.stderr.write(
       'demo: cannot bind 127.20.0.1, so every client shares 127.0.0.1 and per-address limits ' +
-        'throttle legitimate users too (on macOS: `sudo ifconfig lo0 alias 127.10.0.1` and so on)\n',
+        'throttle legitimate users too (on macOS: `sudo ifconfig lo0 alias 127.10.0.1` and so ' +
+        'on)\n',
     );
   }
 

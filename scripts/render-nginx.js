@@ -1,6 +1,4 @@
 #!/usr/bin/env node
-/* global require, module, process, __dirname */
-/* eslint-disable @typescript-eslint/no-require-imports -- CommonJS, so it runs without a build */
 'use strict';
 /**
  * Renders docker/nginx/gatehouse.conf.template. A small renderer instead of envsubst: it fills only

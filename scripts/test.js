@@ -21,6 +21,7 @@ function run(label, command, args) {
 
 const extra = process.argv.slice(2);
 run('type-check', bin('tsc'), ['--noEmit', '-p', 'tsconfig.json']);
-run('lint', bin('eslint'), ['--max-warnings=0', 'src', 'test', 'migrations']);
+const linted = ['src', 'test', 'migrations', 'scripts', 'bench', 'demo', 'examples'];
+run('lint', bin('eslint'), ['--max-warnings=0', ...linted]);
 run('build', process.execPath, [path.join(root, 'scripts', 'build-if-needed.js')]);
 run('tests', bin('jest'), ['--runInBand', ...extra]);

@@ -125,9 +125,13 @@ async function deploy(options: DeployOptions): Promise<Deployment> {
   const stop = async () => {
     await Promise.all(instances.map((instance) => instance.stop()));
   };
+  const instanceDirs: string[] = [];
   const drop = async () => {
     await stop();
     await Promise.all(databases.map((database) => database.drop()));
+    for (const dir of instanceDirs) {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   };
   try {
     for (let index = 0; index < (shared ? 1 : count); index += 1) {
@@ -137,9 +141,13 @@ async function deploy(options: DeployOptions): Promise<Deployment> {
     }
     for (let index = 0; index < count; index += 1) {
       const target = databases[shared ? 0 : index].target;
+      const dataDir = shared ? temporaryDirectory('gatehouse-defences-') : target.dataDir;
+      if (shared) {
+        instanceDirs.push(dataDir);
+      }
       instances.push(
         await startGatehouse({
-          dataDir: shared ? temporaryDirectory('gatehouse-defences-') : target.dataDir,
+          dataDir,
           env: {
             MTLS_MODE: 'off',
             ...databaseEnvironment(target),

@@ -107,6 +107,7 @@ describe('docker/compose.yaml', () => {
     expect(migrate.command).toEqual(['node', 'bin/gatehouse.js', 'migrate']);
     expect(migrate.environment!.DATABASE_ADMIN_URL).toMatch(/^postgres:\/\/gatehouse_owner:/);
     expect(migrate.environment!.DATABASE_URL).toMatch(/^postgres:\/\/gatehouse:/);
+    expect(new URL(migrate.environment!.DATABASE_ADMIN_URL).host).toBe('postgres');
     for (const name of REPLICAS) {
       expect(compose.services[name].depends_on!.migrate.condition).toBe(
         'service_completed_successfully',
@@ -180,7 +181,7 @@ describe('docker/compose.yaml', () => {
       return { tls, nginxTls, output: run.stdout };
     }
 
-    it('writes what the replicas and nginx read, with a server certificate naming gatehouse', () => {
+    it('writes what the replicas and nginx read; the server certificate names gatehouse', () => {
       const { tls, nginxTls } = runCertsJob();
       const replica = compose.services['gatehouse-1'];
       for (const key of ['TLS_CERT_FILE', 'TLS_KEY_FILE', 'TLS_CA_FILE']) {

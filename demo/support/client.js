@@ -1,5 +1,3 @@
-/* global require, module, process, Buffer, URL */
-/* eslint-disable @typescript-eslint/no-require-imports -- CommonJS, so it runs without a build */
 'use strict';
 /**
  * HTTP(S) clients for the demo and the benchmarks: one keep-alive agent per identity (client
@@ -90,7 +88,7 @@ function login(baseUrl, agent, username, password) {
   });
 }
 
-/** The label the demo reports for one answer: `200`, `401 invalid_credentials`, `error ECONNRESET`. */
+/** How the demo labels an answer: `200`, `401 invalid_credentials`, `error ECONNRESET`. */
 function answerLabel(answer) {
   if (answer.status === 0) {
     return `error ${answer.error}`;

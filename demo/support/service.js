@@ -1,5 +1,3 @@
-/* global require, module, process, __dirname, setTimeout, clearTimeout, setInterval, clearInterval, URL */
-/* eslint-disable @typescript-eslint/no-require-imports -- CommonJS, so it runs without a build */
 'use strict';
 /**
  * Helpers shared by `npm run demo` and `npm run bench`: build, run the built service as a child

@@ -40,7 +40,7 @@ export function behavesLikeALimiterStore(createStore: LimiterStoreFactory): void
     );
     await Promise.all(
       decisions.map((decision) =>
-        decision.allowed ? store.settle(decision.reservation, 'failure') : undefined,
+        decision.allowed ? store.settle(decision.reservation, 'failure') : Promise.resolve(),
       ),
     );
 
