@@ -764,6 +764,27 @@ describe('Credential-stuffing defences', () => {
       }
     }, 90_000);
 
+    it('throttles a flood at a locked account instead of recording each as a lockout', async () => {
+      const deployment = await deploy({ users: [VICTIM], backend: defaultBackend() });
+      try {
+        const [instance] = deployment.instances;
+        const answers: RawResponse[] = [];
+        for (let index = 0; index < 40; index += 1) {
+          answers.push(await login(instance, 'victim', `flood-${index}`));
+        }
+        await deployment.stop();
+        const rows = await attemptRows(deployment);
+        const outcomes = sumByOutcome(rows);
+
+        // IP_USER_LIMIT (10 per 15 minutes) counts the locked answers too, so the rest are 429.
+        expect(statusCounts(answers)).toEqual({ 401: 10, 429: 30 });
+        expect(outcomes).toEqual({ bad_password: MAX_FAILURES, locked: 5, throttled: 30 });
+        expect(answers[39].headers['retry-after']).toBeDefined();
+      } finally {
+        await deployment.drop();
+      }
+    }, 90_000);
+
     it('counts only wrong passwords and unknown names as failures', async () => {
       const deployment = await deploy({
         users: [{ username: 'dora', password: 'dora-password-1', disabled: true }],

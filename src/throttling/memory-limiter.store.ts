@@ -12,6 +12,7 @@ import {
   TIERS,
   unlockMarkerKey,
   type PlannedAccount,
+  type PlannedLimit,
 } from './limiter-plan';
 import { LimiterUnavailableError } from './limiter.errors';
 import type {
@@ -184,6 +185,9 @@ export class MemoryLimiterStore implements LimiterStore {
     const accountPlan = account as PlannedAccount;
     const locked = this.checkLockout(accountPlan, now);
     if (locked) {
+      // A locked answer still spends the request-rate slots (not the failure budget), so a flood
+      // at a locked account is throttled per source like any other.
+      this.countLockedRequest(limits, now);
       return locked;
     }
 
@@ -194,6 +198,27 @@ export class MemoryLimiterStore implements LimiterStore {
     }
     this.append(accountPlan.windowKey, accountPlan.windowMs, { id, at: now });
     return { allowed: true, reservation: { id, keys, reservedAtMs: now } };
+  }
+
+  /**
+   * A locked answer still spends the request-rate slots (not the failure budget), so a flood at
+   * a locked account is throttled per source like any other. When memory is full the answer is
+   * still `locked`; only the counting is skipped.
+   */
+  private countLockedRequest(limits: PlannedLimit[], now: number): void {
+    const requestLimits = limits.filter((limit) => limit.name !== 'ip_failure_budget');
+    try {
+      this.ensureRoom(
+        requestLimits.map((limit) => limit.key),
+        now,
+      );
+    } catch {
+      return;
+    }
+    const id = randomUUID();
+    for (const limit of requestLimits) {
+      this.append(limit.key, limit.windowMs, { id, at: now });
+    }
   }
 
   private checkLockout(account: PlannedAccount, now: number): LimiterDecision | undefined {

@@ -12,7 +12,7 @@
  *         LOCKOUT_BASE ms, LOCKOUT_MAX ms and how long the repeat counter is remembered in ms.
  * It answers { verdict, index, retry-after seconds, now ms }: for `blocked` and `throttled` the
  * index is the 1-based block or limit that refused; for `locked` it is 1 when this attempt
- * started the lockout.
+ * started the lockout. A locked attempt keeps its request-rate slots (see countRequest).
  */
 export const RESERVE_SCRIPT = `
 if redis.replicate_commands then redis.replicate_commands() end
@@ -39,6 +39,19 @@ local function freesInMs(key, window)
   local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
   if oldest[2] == nil then return window end
   return tonumber(oldest[2]) + window - now
+end
+
+-- A locked answer still spends the attempt's request-rate slots (never its failure-budget
+-- slots, whose keys end in ':failures'), so hammering a locked account is throttled per source
+-- like anything else instead of costing a padded 401 and an audit row each time.
+local function countRequest()
+  for j = 1, limitCount do
+    local key = KEYS[blockCount + j]
+    if string.sub(key, -9) ~= ':failures' then
+      redis.call('ZADD', key, now, id)
+      redis.call('PEXPIRE', key, ARGV[4 + 2 * j])
+    end
+  end
 end
 
 for i = 1, blockCount do
@@ -68,7 +81,10 @@ if hasAccount then
   local countTtl = tonumber(ARGV[accountArg + 4])
 
   local lockTtl = redis.call('PTTL', lockKey)
-  if lockTtl > 0 then return { 'locked', 0, seconds(lockTtl), now } end
+  if lockTtl > 0 then
+    countRequest()
+    return { 'locked', 0, seconds(lockTtl), now }
+  end
 
   if isFull(windowKey, limit, window) then
     local repeats = redis.call('INCR', countKey)
@@ -79,6 +95,7 @@ if hasAccount then
     if freesIn > duration then duration = freesIn end
     duration = math.ceil(duration)
     redis.call('SET', lockKey, '1', 'PX', duration)
+    countRequest()
     return { 'locked', 1, seconds(duration), now }
   end
 end

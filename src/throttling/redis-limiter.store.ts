@@ -197,7 +197,7 @@ export class RedisLimiterStore implements LimiterStore {
       }
       decision = this.decide(group, answer, keys, id);
       if (!decision.allowed) {
-        await this.giveBack(reserved, id);
+        await this.giveBack(reserved, id, decision.reason === 'locked');
         return decision;
       }
       reserved.push(group);
@@ -281,8 +281,16 @@ export class RedisLimiterStore implements LimiterStore {
     }
   }
 
-  private async giveBack(groups: KeyGroup[], id: string): Promise<void> {
-    const keys = groups.flatMap((group) => group.limits.map((limit) => this.key(limit.key)));
+  /**
+   * Returns what earlier groups reserved. A locked attempt keeps its request-rate slots, as it
+   * does on a single node, and gives back only its failure-budget slot.
+   */
+  private async giveBack(groups: KeyGroup[], id: string, keepRequests = false): Promise<void> {
+    const keys = groups.flatMap((group) =>
+      group.limits
+        .filter((limit) => !keepRequests || limit.name === 'ip_failure_budget')
+        .map((limit) => this.key(limit.key)),
+    );
     await Promise.all(keys.map((key) => this.client.zrem(key, id)));
   }
 

@@ -187,19 +187,37 @@ export function behavesLikeALimiterStore(createStore: LimiterStoreFactory): void
     expectAllowed(await store.reserve(attemptKeys()));
   });
 
-  it('reserves nothing for a refused attempt', async () => {
-    const store = await createStore(limiterSettings({ ipLoginLimit: 2 }));
+  it('spends request-rate slots on a locked attempt, so a flood is throttled', async () => {
+    const store = await createStore(limiterSettings({ ipUserLimit: 3 }));
     const clientIp = randomIpv4();
     const username = randomUsername();
     await lockAccount(store, username);
 
+    for (let index = 0; index < 3; index += 1) {
+      const locked = await store.reserve(attemptKeys({ clientIp, normalizedUsername: username }));
+      expect(locked).toMatchObject({ reason: 'locked' });
+    }
+
+    const fourth = await store.reserve(attemptKeys({ clientIp, normalizedUsername: username }));
+    expect(fourth).toMatchObject({ reason: 'throttled', limit: 'ip_user' });
+  });
+
+  it('spends no IP failure budget on a locked attempt', async () => {
+    const store = await createStore(limiterSettings({ ipFailureBudget: 2, ipUserLimit: 50 }));
+    const clientIp = randomIpv4();
+    const username = randomUsername();
+    await lockAccount(store, username);
     for (let index = 0; index < 5; index += 1) {
       const locked = await store.reserve(attemptKeys({ clientIp, normalizedUsername: username }));
       expect(locked).toMatchObject({ reason: 'locked' });
     }
 
-    expectAllowed(await store.reserve(attemptKeys({ clientIp })));
-    expectAllowed(await store.reserve(attemptKeys({ clientIp })));
+    expectAllowed(await failOnce(store, attemptKeys({ clientIp })));
+    expectAllowed(await failOnce(store, attemptKeys({ clientIp })));
+    expect(await store.reserve(attemptKeys({ clientIp }))).toMatchObject({
+      reason: 'throttled',
+      limit: 'ip_failure_budget',
+    });
   });
 
   it('counts the IPv6 addresses of one /64, and of one /48, together', async () => {
