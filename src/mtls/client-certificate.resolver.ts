@@ -120,6 +120,11 @@ export class ClientCertificateResolver {
     return this.fromForwarded(this.readForwarded(source.headers));
   }
 
+  /**
+   * Known shortcoming: the chain is verified again on every request, not once per connection,
+   * which is most of the cost of a refused request presenting a certificate. Caching the result
+   * per TLS socket and re-checking only the dates on each request would remove it.
+   */
   private fromHandshake(source: RequestSource): CertificateResolution {
     const { leaf, chain } = peerCertificateChain(source.socket);
     if (!leaf) {

@@ -30,7 +30,8 @@ function adminTracker(request: Record<string, unknown>): Promise<string> {
  * Throttling on @nestjs/throttler: its module carries the named limits, while LoginThrottlerGuard
  * decides login attempts atomically through the limiter store (Redis, Cluster, or this process's
  * memory). The stock ThrottlerGuard guards the admin routes with the `admin` throttler alone:
- * UNLOCK_LIMIT actions per administrator per minute, counted in this process.
+ * UNLOCK_LIMIT actions per administrator per minute, counted in this process. Known shortcoming:
+ * N replicas allow N times that; a ThrottlerStorage backed by the Redis store would share it.
  */
 @Global()
 @Module({})
