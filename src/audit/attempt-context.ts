@@ -1,4 +1,5 @@
 import { AttemptMethod, AttemptOutcome } from '../common/attempt-outcome';
+import { CertificateBinding } from '../mtls/certificate-bindings.service';
 import { ClientCertificateResult } from '../mtls/verified-certificate';
 import { Reservation } from '../throttling/limiter.types';
 
@@ -22,6 +23,11 @@ export interface AttemptContext {
   usernameResolved: boolean;
   certificate?: ClientCertificateResult;
   reservation?: Reservation;
+  /**
+   * The stored binding of the presented certificate, once looked up (null: none), so the
+   * throttler and the certificate policy share one lookup.
+   */
+  binding?: CertificateBinding | null;
   /** The certificate policy found the presented certificate bound to this very user. */
   certificateBound?: boolean;
   /** True when the attempt reached the password hash (its latency feeds the padding median). */

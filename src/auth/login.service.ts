@@ -63,7 +63,7 @@ export class LoginService {
 
   async authenticateCertificate(attempt: AttemptContext): Promise<User> {
     const certificate = this.requireVerifiedCertificate(attempt);
-    const binding = await this.bindings.findByFingerprint(certificate.fingerprint);
+    const binding = await this.bindings.bindingOf(attempt, certificate.fingerprint);
     const refusal = bindingRefusal(binding, new Date());
     if (refusal || !binding) {
       throw invalidCredentials(refusal ?? 'cert_unbound');
@@ -108,7 +108,7 @@ export class LoginService {
       return;
     }
     const verified = this.requireVerifiedCertificate(attempt);
-    const binding = await this.bindings.findByFingerprint(verified.fingerprint);
+    const binding = await this.bindings.bindingOf(attempt, verified.fingerprint);
     const refusal = bindingRefusal(binding, new Date());
     if (refusal) {
       throw invalidCredentials(refusal);

@@ -65,6 +65,14 @@ const SELECT_BINDING = `
 export class CertificateBindingsService {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
+  /** The binding of the attempt's certificate, looked up once per attempt. */
+  async bindingOf(attempt: { binding?: CertificateBinding | null }, fingerprint: string) {
+    if (attempt.binding === undefined) {
+      attempt.binding = await this.findByFingerprint(fingerprint);
+    }
+    return attempt.binding;
+  }
+
   async findByFingerprint(fingerprint: string): Promise<CertificateBinding | null> {
     const rows = (await this.dataSource.query(`${SELECT_BINDING} WHERE b.fingerprint = $1`, [
       fingerprint,

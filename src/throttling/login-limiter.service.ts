@@ -121,7 +121,7 @@ export class LoginLimiterService {
         return 'familiar';
       }
       const binding = await this.guarded(() =>
-        this.bindings.findByFingerprint(certificate.certificate.fingerprint),
+        this.bindings.bindingOf(attempt, certificate.certificate.fingerprint),
       );
       const usable = binding && !binding.revokedAt && !binding.suspendedAt;
       if (usable && binding.normalizedUsername === normalizedUsername) {
