@@ -239,7 +239,12 @@ function warnAboutUnsafeChoices(config: AppConfig, logger: PinoLogger): void {
 /** Starts Gatehouse: configuration checks, database, TLS, limiter, HTTP and management ports. */
 export async function startService(
   config: AppConfig,
-  options: { imports?: DynamicModule['imports']; installSignalHandlers?: boolean } = {},
+  options: {
+    imports?: DynamicModule['imports'];
+    installSignalHandlers?: boolean;
+    /** Runs once both ports listen and before readiness turns true (the first dev start). */
+    beforeReady?: (running: RunningService) => Promise<void>;
+  } = {},
 ): Promise<RunningService> {
   assertProductionSafety(config);
   const logger = createLogger(config);
@@ -281,7 +286,6 @@ export async function startService(
   const management = createManagementServer(state, app.get(MetricsService));
   await app.listen(config.port, config.host);
   await management.listen({ port: config.managementPort, host: config.managementHost });
-  state.started = true;
 
   const address = app.getHttpServer().address() as { port: number };
   const managementAddress = management.server.address() as { port: number };
@@ -297,6 +301,8 @@ export async function startService(
     shutdown: (reason) =>
       shutdownInOrder({ config, app, management, state, connection, limiterStore, logger, reason }),
   };
+  await options.beforeReady?.(running);
+  state.started = true;
   logger.info(
     { url: running.url, management: running.managementUrl, mode: config.mtlsMode },
     'gatehouse started',

@@ -9,8 +9,10 @@ import { prepareDevelopmentAdmin } from './mtls/development-admin';
 async function main(): Promise<void> {
   try {
     const config = loadConfig();
-    const running = await startService(config, { installSignalHandlers: true });
-    await prepareDevelopmentAdmin(running, config);
+    await startService(config, {
+      installSignalHandlers: true,
+      beforeReady: (running) => prepareDevelopmentAdmin(running, config),
+    });
   } catch (error) {
     const known = error instanceof ConfigError || error instanceof DataDirLockedError;
     const message = known ? error.message : `start failed: ${(error as Error).message}`;

@@ -720,7 +720,14 @@ describe('Credential-stuffing defences', () => {
         users: [VICTIM, { username: 'dora', password: 'dora-password-1', disabled: true }],
         backend: defaultBackend(),
         // Long enough for eight sequential attempts on a busy machine, short enough to wait out.
-        env: { LOGIN_FAILURE_WINDOW: '6s', LOCKOUT_BASE: '1s', LOCKOUT_MAX: '2s' },
+        // Locked answers spend IP_USER_LIMIT slots too; raised so waiting out the lockout is not
+        // cut short by the per-address limit.
+        env: {
+          LOGIN_FAILURE_WINDOW: '6s',
+          LOCKOUT_BASE: '1s',
+          LOCKOUT_MAX: '2s',
+          IP_USER_LIMIT: '100',
+        },
       });
       try {
         const [instance] = deployment.instances;
