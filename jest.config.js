@@ -2,7 +2,7 @@
 const transform = { '^.+\\.ts$': ['@swc/jest'] };
 
 module.exports = {
-  testTimeout: 60000,
+  testTimeout: 180000,
   projects: [
     {
       displayName: 'unit',

@@ -68,6 +68,10 @@ describe('loadConfig', () => {
     expect(config.detection.password_spraying).toBe('off');
   });
 
+  it('names the cap of a capped duration', () => {
+    expect(configError({ TOKEN_TTL: '2h' }).message).toBe('TOKEN_TTL: must be at most 1h');
+  });
+
   it('reads durations, numbers and lists', () => {
     const config = loadConfig({
       LOGIN_FAILURE_WINDOW: '30m',
@@ -88,6 +92,7 @@ describe('loadConfig', () => {
     ['PORT', { PORT: 'https' }],
     ['PORT', { PORT: '70000' }],
     ['MANAGEMENT_PORT', { MANAGEMENT_PORT: '-1' }],
+    ['MANAGEMENT_PORT', { PORT: '8443', MANAGEMENT_PORT: '8443' }],
     ['MTLS_MODE', { MTLS_MODE: 'tls' }],
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
     ['LOG_FORMAT', { LOG_FORMAT: 'xml' }],

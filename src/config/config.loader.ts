@@ -14,7 +14,7 @@ import {
   defaultHashConcurrency,
 } from './app-config';
 import { ConfigError } from './config.error';
-import { parseDuration } from './duration';
+import { formatDuration, parseDuration } from './duration';
 
 type Environment = Record<string, string | undefined>;
 
@@ -84,8 +84,11 @@ class EnvironmentReader {
     } catch (error) {
       throw new ConfigError(key, (error as Error).message);
     }
-    if (parsed <= 0 || parsed > maximumMs) {
-      throw new ConfigError(key, 'is out of range');
+    if (parsed <= 0) {
+      throw new ConfigError(key, 'must be longer than zero');
+    }
+    if (parsed > maximumMs) {
+      throw new ConfigError(key, `must be at most ${formatDuration(maximumMs)}`);
     }
     return parsed;
   }
@@ -208,6 +211,11 @@ export function loadConfig(environment: Environment = process.env): AppConfig {
       throw new ConfigError('REDIS_CLUSTER_NODES', 'entries must be host:port');
     }
   }
+  const port = reader.port('PORT', 8443);
+  const managementPort = reader.port('MANAGEMENT_PORT', 9000);
+  if (port !== 0 && port === managementPort) {
+    throw new ConfigError('MANAGEMENT_PORT', 'must differ from PORT');
+  }
   const hasRedis = redisUrl !== undefined || redisClusterNodes.length > 0;
   const limiterStore = reader.oneOf(
     'LIMITER_STORE',
@@ -242,9 +250,9 @@ export function loadConfig(environment: Environment = process.env): AppConfig {
 
   return {
     host: reader.required('HOST', '127.0.0.1'),
-    port: reader.port('PORT', 8443),
+    port,
     managementHost: reader.required('MANAGEMENT_HOST', '127.0.0.1'),
-    managementPort: reader.port('MANAGEMENT_PORT', 9000),
+    managementPort,
     dataDir: path.resolve(reader.required('DATA_DIR', './data')),
     nodeEnv,
     production: nodeEnv === 'production',

@@ -116,7 +116,7 @@ export async function startGatehouse(options: StartOptions = {}): Promise<Gateho
       // A child that never started must not outlive the spec that gave up on it.
       child.kill('SIGKILL');
       reject(new Error(`gatehouse did not start in time:\n${output}`));
-    }, options.timeoutMs ?? 60_000).unref();
+    }, options.timeoutMs ?? 150_000).unref();
   });
   const { url, management } = await started;
   return {
