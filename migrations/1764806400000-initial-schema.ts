@@ -63,7 +63,9 @@ export class InitialSchema1764806400000 implements MigrationInterface {
         expires_at timestamptz NOT NULL,
         revoked_at timestamptz NOT NULL DEFAULT now()
       )`);
-    await queryRunner.query(`CREATE INDEX revoked_tokens_expires_at_idx ON revoked_tokens (expires_at)`);
+    await queryRunner.query(
+      `CREATE INDEX revoked_tokens_expires_at_idx ON revoked_tokens (expires_at)`,
+    );
 
     await queryRunner.query(`
       CREATE TABLE admin_actions (
@@ -77,7 +79,9 @@ export class InitialSchema1764806400000 implements MigrationInterface {
         client_ip inet,
         request_id text
       )`);
-    await queryRunner.query(`CREATE INDEX admin_actions_occurred_at_idx ON admin_actions (occurred_at)`);
+    await queryRunner.query(
+      `CREATE INDEX admin_actions_occurred_at_idx ON admin_actions (occurred_at)`,
+    );
 
     await queryRunner.query(`
       CREATE TABLE findings (

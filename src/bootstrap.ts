@@ -32,6 +32,7 @@ import { MemoryLimiterStore } from './throttling/memory-limiter.store';
 import { assertNoEviction, createRedisClient } from './throttling/redis-connection';
 import { RedisLimiterStore } from './throttling/redis-limiter.store';
 import { ConfigError } from './config/config.error';
+import { SigningKeysService } from './tokens/signing-keys.service';
 
 /** A running Gatehouse: its addresses and an ordered shutdown. */
 export interface RunningService {
@@ -47,6 +48,8 @@ export interface RunningService {
 
 /** Body limit of every route: credentials are capped far below it, and so is anything else. */
 const BODY_LIMIT_BYTES = 16 * 1024;
+/** The longest a client may take to send one request. */
+const REQUEST_TIMEOUT_MS = 10_000;
 
 async function migrateOnStart(config: AppConfig, logger: PinoLogger): Promise<void> {
   if (config.databaseAdminUrl === undefined) {
@@ -161,6 +164,10 @@ function createAdapter(config: AppConfig, tls: TlsMaterial | undefined): Fastify
   const adapterOptions = {
     https,
     bodyLimit: BODY_LIMIT_BYTES,
+    // A client that stalls half-way through a request must not hold a socket, or a shutdown,
+    // for ever: the whole request must arrive within this time.
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    connectionTimeout: REQUEST_TIMEOUT_MS,
     routerOptions: { maxParamLength: 200 },
     trustProxy: false,
     return503OnClosing: false,
@@ -280,6 +287,9 @@ export async function startService(
   acceptRawBodies(app.getHttpAdapter().getInstance());
   serveOpenApiDocument(app.getHttpAdapter().getInstance(), createOpenApiDocument(app));
 
+  // Publish a signing key before the first login, so relying parties fetching the JWKS at start
+  // do not cache an empty key set.
+  await app.get(SigningKeysService).ensureActiveKey();
   const writer = app.get<AuditWriter>(AUDIT_WRITER);
   state.auditWriterHealthy = () => writer.healthy;
   writerHolder.writer = writer;

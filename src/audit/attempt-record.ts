@@ -21,6 +21,12 @@ export interface AttemptRecord {
   requestId: string | null;
   instanceId: string;
   latencyMs: number | null;
+  /**
+   * In memory only, never written: the normalised name of an attempt refused before any user
+   * lookup. The writer resolves these in one query per batch, so a refusal aimed at a real
+   * account is recorded under its name without costing the login path a lookup.
+   */
+  unresolvedUsername?: string;
 }
 
 export const ATTEMPT_COLUMNS: Array<[keyof AttemptRecord, string, string]> = [

@@ -128,6 +128,31 @@ describe('AuditWriter', () => {
     },
   );
 
+  it('records a refusal under the name of the user it targeted, once per batch', async () => {
+    const executor = new RecordingExecutor();
+    const lookups: string[][] = [];
+    const { writer } = writerFor(executor, {
+      resolveUsernames: (names) => {
+        lookups.push(names);
+        return Promise.resolve(new Map([['alice', 'user-1']]));
+      },
+    });
+    for (const name of ['alice', 'alice', 'nobody']) {
+      writer.record(
+        buildAttemptRecord({ outcome: 'locked', username: 'hmac:x', unresolvedUsername: name }),
+      );
+    }
+
+    await writer.flush();
+
+    expect(lookups).toEqual([['alice', 'nobody']]);
+    expect(executor.rowsOf('locked').map((row) => row.username)).toEqual([
+      'alice',
+      'alice',
+      'hmac:x',
+    ]);
+  });
+
   it('keeps rows that fail to write and writes them on a later flush', async () => {
     const executor = new RecordingExecutor();
     const onError = jest.fn();

@@ -15,6 +15,8 @@ export interface AuditWriterOptions {
   batchSize?: number;
   now?: () => number;
   onFlush?: (rows: number, seconds: number) => void;
+  /** Maps normalised names to user ids for the names that belong to users. */
+  resolveUsernames?: (names: string[]) => Promise<Map<string, string>>;
   onError?: (error: Error) => void;
 }
 
@@ -132,6 +134,7 @@ export class AuditWriter {
         id: uuidv7(second * 1000),
         occurredAt: new Date(second * 1000),
         username: null,
+        unresolvedUsername: undefined,
         usernameLength: null,
         userId: null,
         requestId: null,
@@ -201,6 +204,7 @@ export class AuditWriter {
       const batch = this.pending.slice(0, this.batchSize);
       const started = process.hrtime.bigint();
       try {
+        await this.resolveUsernames(batch);
         const { sql, parameters } = buildAttemptInsert(batch);
         await this.execute(sql, parameters);
       } catch (error) {
@@ -212,6 +216,23 @@ export class AuditWriter {
       this.pending.splice(0, batch.length);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       this.options.onFlush?.(batch.length, seconds);
+    }
+  }
+
+  private async resolveUsernames(batch: AttemptRecord[]): Promise<void> {
+    const pending = batch.filter((row) => row.unresolvedUsername !== undefined);
+    if (pending.length === 0 || !this.options.resolveUsernames) {
+      return;
+    }
+    const names = [...new Set(pending.map((row) => row.unresolvedUsername as string))];
+    const users = await this.options.resolveUsernames(names);
+    for (const row of pending) {
+      const userId = users.get(row.unresolvedUsername as string);
+      if (userId !== undefined) {
+        row.username = row.unresolvedUsername as string;
+        row.userId = userId;
+      }
+      delete row.unresolvedUsername;
     }
   }
 

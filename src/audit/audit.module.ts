@@ -19,6 +19,13 @@ function createAuditWriter(config: AppConfig, dataSource: DataSource, metrics: M
     flushIntervalMs: config.auditFlushIntervalMs,
     backlogMax: config.auditBacklogMax,
     onFlush: (_rows, seconds) => metrics.auditFlushDuration.observe(seconds),
+    resolveUsernames: async (names) => {
+      const rows = (await dataSource.query(
+        'SELECT id, normalized_username FROM users WHERE normalized_username = ANY($1::text[])',
+        [names],
+      )) as Array<{ id: string; normalized_username: string }>;
+      return new Map(rows.map((row) => [row.normalized_username, row.id]));
+    },
     onError: (error) => logger.error({ err: error.message }, 'audit batch not written; retrying'),
   });
 }

@@ -70,7 +70,8 @@ export class AttemptFinisher {
       }
       throw error;
     }
-    this.events.emit(ATTEMPT_RECORDED_EVENT, row);
+    const { unresolvedUsername: _inMemoryOnly, ...published } = row;
+    this.events.emit(ATTEMPT_RECORDED_EVENT, published);
     this.publishFailedPassword(attempt, row);
     return true;
   }
@@ -106,7 +107,11 @@ export class AttemptFinisher {
     }
   }
 
-  private toRecord(attempt: AttemptContext, outcome: AttemptOutcome, latencyMs: number): AttemptRecord {
+  private toRecord(
+    attempt: AttemptContext,
+    outcome: AttemptOutcome,
+    latencyMs: number,
+  ): AttemptRecord {
     const certificate = attempt.certificate;
     const described =
       certificate?.status === 'verified'
@@ -139,6 +144,13 @@ export class AttemptFinisher {
       requestId: attempt.requestId,
       instanceId: this.config.instanceId,
       latencyMs: Math.round(latencyMs),
+      // Refused before any lookup: the writer checks, per batch, whether the name is a user's.
+      unresolvedUsername:
+        attempt.normalizedUsername !== undefined &&
+        !attempt.usernameResolved &&
+        outcome !== 'unknown_user'
+          ? attempt.normalizedUsername
+          : undefined,
     };
   }
 }

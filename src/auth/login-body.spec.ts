@@ -36,6 +36,34 @@ describe('parseLoginBody', () => {
     expect(parse(body, 'Application/JSON; charset=utf-8').username).toBe('alice');
   });
 
+  it('refuses a body declared in another charset rather than misreading it', () => {
+    const body = '{"username":"alice","password":"pw"}';
+
+    expect(refusal(() => parse(body, 'application/json; charset=latin1')).message).toMatch(
+      /charset/,
+    );
+    expect(parse(body, 'application/json; charset="UTF-8"').username).toBe('alice');
+  });
+
+  it.each([
+    ['a repeated password', '{"username":"m4","password":"x","password":"real"}'],
+    ['a repeated username', '{"username":"root","username":"tu10","password":"x"}'],
+    ['a repeat hidden by an escape', '{"username":"a","password":"x","pass\\u0077ord":"y"}'],
+    [
+      'a repeat behind white space',
+      `{"username":"a","password"${' '.repeat(64)}:"x","password":"y"}`,
+    ],
+  ])('refuses JSON with %s, which a proxy might read differently', (_name, body) => {
+    expect(refusal(() => parse(body)).message).toMatch(/repeats a key/);
+  });
+
+  it('accepts the same text as a value and a key', () => {
+    expect(parse('{"username":"password","password":"username"}')).toEqual({
+      username: 'password',
+      password: 'username',
+    });
+  });
+
   it('reads a form body with percent escapes and plus signs', () => {
     expect(parse('username=al%C3%AFce&password=a+b%2Bc%26d', FORM_TYPE)).toEqual({
       username: 'alïce',

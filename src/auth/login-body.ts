@@ -21,10 +21,33 @@ function decodeUtf8(body: Buffer): string {
   }
 }
 
-/** Rejects deep nesting before JSON.parse walks it: a login body is one flat object. */
+const WHITE_SPACE = /[ \t\n\r]*/y;
+
+function isFollowedByColon(text: string, from: number): boolean {
+  WHITE_SPACE.lastIndex = from;
+  WHITE_SPACE.exec(text);
+  return text[WHITE_SPACE.lastIndex] === ':';
+}
+
+/** A key as JSON.parse will see it, escapes resolved, so `"pass\u0077ord"` is `password`. */
+function decodeJsonString(token: string): string {
+  try {
+    return JSON.parse(token) as string;
+  } catch {
+    throw invalidRequest('body is not valid JSON');
+  }
+}
+
+/**
+ * Rejects deep nesting before JSON.parse walks it (a login body is one flat object), and repeated
+ * top-level keys: JSON.parse keeps the last, while a proxy or firewall in front may read the
+ * first, so the two would act on different credentials.
+ */
 function assertShallowJson(text: string): void {
   let depth = 0;
   let inString = false;
+  let stringStart = 0;
+  const topLevelKeys = new Set<string>();
   for (let index = 0; index < text.length; index += 1) {
     const character = text[index];
     if (inString) {
@@ -32,9 +55,17 @@ function assertShallowJson(text: string): void {
         index += 1;
       } else if (character === '"') {
         inString = false;
+        if (depth === 1 && isFollowedByColon(text, index + 1)) {
+          const key = decodeJsonString(text.slice(stringStart, index + 1));
+          if (topLevelKeys.has(key)) {
+            throw invalidRequest('JSON body repeats a key', 'a field is repeated');
+          }
+          topLevelKeys.add(key);
+        }
       }
     } else if (character === '"') {
       inString = true;
+      stringStart = index;
     } else if (character === '{' || character === '[') {
       depth += 1;
       if (depth > MAX_JSON_DEPTH) {
@@ -107,6 +138,14 @@ function mediaTypeOf(contentType: string | undefined): string {
   return (contentType ?? '').split(';')[0].trim().toLowerCase();
 }
 
+/** Bodies are read as UTF-8; a body declared in another charset is refused, not misread. */
+function assertUtf8Charset(contentType: string | undefined): void {
+  const charset = /;\s*charset\s*=\s*"?([^";\s]*)"?/i.exec(contentType ?? '')?.[1];
+  if (charset !== undefined && !['utf-8', 'utf8'].includes(charset.toLowerCase())) {
+    throw invalidRequest('unsupported charset', 'charset must be utf-8');
+  }
+}
+
 function requireString(fields: Record<string, unknown>, name: string, maxBytes: number): string {
   const value = fields[name];
   if (typeof value !== 'string') {
@@ -138,6 +177,7 @@ export function parseLoginBody(
     throw invalidRequest('request has no body');
   }
   const mediaType = mediaTypeOf(contentType);
+  assertUtf8Charset(contentType);
   let fields: Record<string, unknown>;
   if (mediaType === 'application/json') {
     fields = parseJson(decodeUtf8(body));
@@ -146,7 +186,9 @@ export function parseLoginBody(
   } else {
     throw invalidRequest('unsupported content type', 'content type must be JSON or form');
   }
-  const unexpected = Object.keys(fields).filter((name) => name !== 'username' && name !== 'password');
+  const unexpected = Object.keys(fields).filter(
+    (name) => name !== 'username' && name !== 'password',
+  );
   if (unexpected.length > 0) {
     throw invalidRequest('unexpected fields', 'only username and password are accepted');
   }

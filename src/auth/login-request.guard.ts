@@ -33,7 +33,10 @@ export class LoginRequestGuard implements CanActivate {
     const credentials = parseLoginBody(request.body, request.headers['content-type'], this.config);
     attempt.usernameLength = [...credentials.username].length;
     try {
-      attempt.normalizedUsername = normalizeUsername(credentials.username, this.config.usernameMaxBytes);
+      attempt.normalizedUsername = normalizeUsername(
+        credentials.username,
+        this.config.usernameMaxBytes,
+      );
     } catch (error) {
       if (error instanceof InvalidUsernameError) {
         throw invalidRequest(error.message);

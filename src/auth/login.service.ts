@@ -5,7 +5,10 @@ import { invalidCredentials } from '../common/gatehouse.error';
 import { AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { FailedPasswordTagger } from '../detection/failed-password-tagger';
-import { CertificateBinding, CertificateBindingsService } from '../mtls/certificate-bindings.service';
+import {
+  CertificateBinding,
+  CertificateBindingsService,
+} from '../mtls/certificate-bindings.service';
 import { User } from '../users/user.entity';
 import { UsersService } from '../users/users.service';
 

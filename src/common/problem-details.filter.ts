@@ -47,7 +47,10 @@ function toGatehouseError(exception: unknown): GatehouseError {
       return new GatehouseError('forbidden');
     }
     if (status === 429) {
-      return new GatehouseError('too_many_attempts', { outcome: 'throttled', retryAfterSeconds: 60 });
+      return new GatehouseError('too_many_attempts', {
+        outcome: 'throttled',
+        retryAfterSeconds: 60,
+      });
     }
     if (status >= 400 && status < 500) {
       // Fastify refuses some requests before any guard: 413 over the body limit, 415, bad JSON.

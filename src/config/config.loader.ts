@@ -18,7 +18,12 @@ import { formatDuration, parseDuration } from './duration';
 
 type Environment = Record<string, string | undefined>;
 
-const UNSAFE_ALLOWANCES: UnsafeAllowance[] = ['embedded', 'mtls_off', 'proxy_ip_trust', 'missing_tls'];
+const UNSAFE_ALLOWANCES: UnsafeAllowance[] = [
+  'embedded',
+  'mtls_off',
+  'proxy_ip_trust',
+  'missing_tls',
+];
 
 /** Reads one key, preferring `<KEY>_FILE` for secrets; never echoes a secret's value. */
 class EnvironmentReader {
@@ -144,7 +149,10 @@ function readAllowUnsafe(reader: EnvironmentReader): Set<UnsafeAllowance> {
     .filter((entry) => entry !== '');
   for (const entry of entries) {
     if (!(UNSAFE_ALLOWANCES as string[]).includes(entry)) {
-      throw new ConfigError('ALLOW_UNSAFE', `unknown entry; allowed: ${UNSAFE_ALLOWANCES.join(', ')}`);
+      throw new ConfigError(
+        'ALLOW_UNSAFE',
+        `unknown entry; allowed: ${UNSAFE_ALLOWANCES.join(', ')}`,
+      );
     }
   }
   return new Set(entries as UnsafeAllowance[]);
@@ -223,7 +231,10 @@ export function loadConfig(environment: Environment = process.env): AppConfig {
     hasRedis ? 'redis' : 'memory',
   );
   if (limiterStore === 'redis' && !hasRedis) {
-    throw new ConfigError('LIMITER_STORE', 'is redis but neither REDIS_URL nor REDIS_CLUSTER_NODES is set');
+    throw new ConfigError(
+      'LIMITER_STORE',
+      'is redis but neither REDIS_URL nor REDIS_CLUSTER_NODES is set',
+    );
   }
   if (databaseUrl !== undefined && !hasRedis && reader.text('LIMITER_STORE') !== 'memory') {
     throw new ConfigError(
@@ -267,7 +278,8 @@ export function loadConfig(environment: Environment = process.env): AppConfig {
     migrateOnStart: reader.boolean('MIGRATE_ON_START', true),
     allowUnsafe: readAllowUnsafe(reader),
     instanceId:
-      reader.text('INSTANCE_ID') ?? `${os.hostname()}-${process.pid}-${crypto.randomBytes(3).toString('hex')}`,
+      reader.text('INSTANCE_ID') ??
+      `${os.hostname()}-${process.pid}-${crypto.randomBytes(3).toString('hex')}`,
 
     databaseUrl,
     databaseAdminUrl: readUrl(reader, 'DATABASE_ADMIN_URL', ['postgres:', 'postgresql:']),
@@ -281,7 +293,11 @@ export function loadConfig(environment: Environment = process.env): AppConfig {
     requireClientAuthEku: reader.boolean('REQUIRE_CLIENT_AUTH_EKU', false),
     trustedProxies: reader.required('TRUSTED_PROXIES', ''),
     trustedProxyCerts: reader.required('TRUSTED_PROXY_CERTS', ''),
-    proxyCertHeader: reader.oneOf('PROXY_CERT_HEADER', ['nginx', 'envoy', 'rfc9440'] as const, 'nginx'),
+    proxyCertHeader: reader.oneOf(
+      'PROXY_CERT_HEADER',
+      ['nginx', 'envoy', 'rfc9440'] as const,
+      'nginx',
+    ),
     certBinding: readCertBinding(reader, mtlsMode),
 
     tokenIssuer: reader.required('TOKEN_ISSUER', 'gatehouse'),

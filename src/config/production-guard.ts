@@ -37,7 +37,10 @@ export function assertProductionSafety(config: AppConfig): void {
     }
     for (const [key, filePath] of files) {
       if (fileMissing(filePath)) {
-        throw new ConfigError(key, 'names no readable file, required in production (ALLOW_UNSAFE=missing_tls)');
+        throw new ConfigError(
+          key,
+          'names no readable file, required in production (ALLOW_UNSAFE=missing_tls)',
+        );
       }
     }
   }

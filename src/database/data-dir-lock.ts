@@ -2,7 +2,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export class DataDirLockedError extends Error {
-  constructor(readonly holderPid: number, lockPath: string) {
+  constructor(
+    readonly holderPid: number,
+    lockPath: string,
+  ) {
     super(`the data directory is in use by process ${holderPid} (lock file ${lockPath})`);
     this.name = 'DataDirLockedError';
   }

@@ -83,6 +83,7 @@ export function openDatabase(
   if (config.databaseUrl === undefined) {
     return openEmbedded(config.dataDir);
   }
-  const url = role === 'admin' ? (config.databaseAdminUrl ?? config.databaseUrl) : config.databaseUrl;
+  const url =
+    role === 'admin' ? (config.databaseAdminUrl ?? config.databaseUrl) : config.databaseUrl;
   return openServer(url, role === 'admin' ? 2 : 20);
 }

@@ -59,7 +59,10 @@ class EmbeddedClient extends EventEmitter {
     const done = typeof parameters === 'function' ? parameters : callback;
     const pending = runQuery(this.database, sql, values);
     if (done) {
-      pending.then((result) => done(null, result), (error: Error) => done(error));
+      pending.then(
+        (result) => done(null, result),
+        (error: Error) => done(error),
+      );
     }
     return pending;
   }
@@ -74,7 +77,9 @@ export function createEmbeddedPoolClass(database: PGlite) {
   const turnstile = new Turnstile();
 
   return class EmbeddedPool extends EventEmitter {
-    connect(callback?: (error: Error | null, client?: EmbeddedClient, release?: () => void) => void) {
+    connect(
+      callback?: (error: Error | null, client?: EmbeddedClient, release?: () => void) => void,
+    ) {
       const acquired = turnstile.enter().then((leave) => {
         let released = false;
         const release = () => {

@@ -14,7 +14,10 @@ function shellQuote(text: string): string {
  * bound client certificate under DATA_DIR/pki, and curl lines that work. Printed once, to the
  * terminal only; the password is never logged or stored anywhere but as its hash.
  */
-export async function prepareDevelopmentAdmin(running: RunningService, config: AppConfig): Promise<void> {
+export async function prepareDevelopmentAdmin(
+  running: RunningService,
+  config: AppConfig,
+): Promise<void> {
   const pkiDir = running.tls?.developmentPkiDir;
   if (!pkiDir || config.production) {
     return;

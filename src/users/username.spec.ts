@@ -33,6 +33,10 @@ describe('normalizeUsername', () => {
     ['DEL', 'alice\u007f'],
     ['a C1 control', 'alice\u0085'],
     ['a line separator inside', 'al\u2028ice'],
+    ['only a zero-width space', '\u200b'],
+    ['a zero-width space at the end', 'caf\u00e9\u200b'],
+    ['a soft hyphen', 'caf\u00e9\u00ad'],
+    ['a right-to-left override', 'a\u202eb'],
   ])('refuses %s', (_name, raw) => {
     expect(() => normalizeUsername(raw)).toThrow(InvalidUsernameError);
   });

@@ -6,8 +6,10 @@ export class InvalidUsernameError extends Error {
   }
 }
 
-// Control characters (C0, DEL, C1) and the Unicode line and paragraph separators.
-const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
+// Control characters (C0, DEL, C1), the Unicode line and paragraph separators, and invisible
+// format characters (zero-width spaces and joiners, soft hyphens, bidirectional overrides), which
+// would let one name look like another, or like nothing, in the audit and the logs.
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\p{Cf}]/u;
 
 /**
  * The one normalisation applied before any lookup or counter: NFKC, trim white space at both
@@ -20,7 +22,7 @@ export function normalizeUsername(raw: string, maxBytes = 256): string {
   }
   const trimmed = raw.normalize('NFKC').trim();
   if (CONTROL_CHARACTER.test(trimmed)) {
-    throw new InvalidUsernameError('username contains a control character');
+    throw new InvalidUsernameError('username contains a control character or an invisible one');
   }
   const normalized = trimmed.toLowerCase().normalize('NFKC');
   if (normalized === '') {

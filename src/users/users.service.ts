@@ -75,7 +75,12 @@ export class UsersService {
        VALUES ($1, $2, $3, $4)
        ON CONFLICT (normalized_username) DO NOTHING
        RETURNING id`,
-      [newUser.username.normalize('NFKC').trim(), normalizedUsername, passwordHash, newUser.roles ?? []],
+      [
+        newUser.username.normalize('NFKC').trim(),
+        normalizedUsername,
+        passwordHash,
+        newUser.roles ?? [],
+      ],
     )) as Array<{ id: string }>;
     if (inserted.length === 0) {
       throw new UserExistsError();
