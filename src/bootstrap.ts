@@ -54,7 +54,8 @@ const REQUEST_TIMEOUT_MS = 10_000;
 async function migrateOnStart(config: AppConfig, logger: PinoLogger): Promise<void> {
   if (config.databaseAdminUrl === undefined) {
     logger.warn(
-      'DATABASE_ADMIN_URL is not set: migrations run as the service role, which then owns the tables',
+      'DATABASE_ADMIN_URL is not set: migrations run as the service role, which then owns the ' +
+        'tables',
     );
   }
   const admin = await openDatabase(config, 'admin');
@@ -233,7 +234,8 @@ function acceptRawBodies(instance: FastifyInstance): void {
 function warnAboutUnsafeChoices(config: AppConfig, logger: PinoLogger): void {
   if (config.mtlsMode === 'off') {
     logger.warn(
-      'MTLS_MODE=off: plain HTTP and password-only login; for local development only, never production',
+      'MTLS_MODE=off: plain HTTP and password-only login; for local development only, never ' +
+        'production',
     );
   }
   if (config.mtlsMode === 'proxy' && config.trustedProxyCerts === '') {

@@ -504,7 +504,8 @@ describe('gatehouse CLI on Postgres', () => {
       expectSuccess(second);
       expect(second.stdout).toMatch(/retired/);
       const { rows } = await client.query(
-        'SELECT count(*)::int AS n, count(*) FILTER (WHERE retired_at IS NULL)::int AS active FROM signing_keys',
+        'SELECT count(*)::int AS n, count(*) FILTER (WHERE retired_at IS NULL)::int AS active ' +
+          'FROM signing_keys',
       );
       expect(rows[0]).toEqual({ n: 2, active: 1 });
     });

@@ -524,7 +524,7 @@ describe('Credential-stuffing defences', () => {
   });
 
   describe('client addresses', () => {
-    it('ignores X-Forwarded-For from a peer nobody trusts and counts source addresses apart', async () => {
+    it('ignores an untrusted X-Forwarded-For and counts source addresses apart', async () => {
       const deployment = await deploy({
         users: [VICTIM],
         backend: defaultBackend(),
@@ -657,7 +657,7 @@ describe('Credential-stuffing defences', () => {
   });
 
   describe('familiar by certificate', () => {
-    it('lets the owner in with her bound certificate while unfamiliar sources are locked out', async () => {
+    it('lets the owner in with her bound certificate while others are locked out', async () => {
       const alice: TestUser = { username: 'alice', password: 'alice-password-1' };
       const database = await newDatabase();
       const issued = temporaryDirectory('gatehouse-defences-certs-');
@@ -716,7 +716,7 @@ describe('Credential-stuffing defences', () => {
   });
 
   describe('lockout', () => {
-    it('stops wrong passwords at the hash after five, and lets one through once the window frees', async () => {
+    it('stops wrong passwords after five, and lets one through once the window frees', async () => {
       const deployment = await deploy({
         users: [VICTIM, { username: 'dora', password: 'dora-password-1', disabled: true }],
         backend: defaultBackend(),
@@ -867,7 +867,7 @@ describe('Credential-stuffing defences', () => {
   });
 
   describe('a flood from one source', () => {
-    it('folds refused attempts into rows whose counts add up, and keeps others logging in', async () => {
+    it('folds refused attempts into rows whose counts add up, others log in', async () => {
       const legit: TestUser = { username: 'legit', password: 'legit-password-1' };
       const deployment = await deploy({
         users: [VICTIM, legit],

@@ -130,7 +130,8 @@ function evaluatorOn(dataSource: DataSource, config: AppConfig): Evaluator {
 
 async function findingsFor(dataSource: DataSource, rule: string, subject: string) {
   return (await dataSource.query(
-    'SELECT id, rule, subject, mode, evidence, status FROM findings WHERE rule = $1 AND subject = $2',
+    'SELECT id, rule, subject, mode, evidence, status FROM findings WHERE rule = $1 AND ' +
+      'subject = $2',
     [rule, subject],
   )) as Array<{ id: string; mode: string; evidence: Record<string, number>; status: string }>;
 }
@@ -188,7 +189,7 @@ describeOnServer('DetectionEvaluatorService', () => {
     await database?.drop();
   });
 
-  it('raises credential stuffing for one address trying many usernames, and blocks it', async () => {
+  it('raises credential stuffing for one address trying many names, and blocks it', async () => {
     await insertAttempts(
       connection.dataSource,
       range(25).map((index) => ({
@@ -655,7 +656,7 @@ describeOnServer('Detection in the running service', () => {
     expect(stored.rows.map((row) => row.text).join('\n')).not.toContain('Spring2026');
   });
 
-  it('blocks an enforced stuffing source: its next login is 429 and audited as blocked', async () => {
+  it('blocks an enforced stuffing source: next login 429, audited as blocked', async () => {
     await client.query(
       `INSERT INTO login_attempts (id, occurred_at, method, outcome, username, client_ip, instance_id)
        SELECT gen_random_uuid(), now() - interval '20 seconds', 'password', 'unknown_user',

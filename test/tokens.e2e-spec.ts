@@ -376,7 +376,7 @@ describe('Tokens against Postgres (two replicas)', () => {
     await expectInvalidToken(replicaA.tokens.verify(access_token, null), /revoked/);
   });
 
-  it('refuses tokens issued before tokens_valid_after and accepts one issued just after', async () => {
+  it('refuses tokens issued before tokens_valid_after, accepts one just after', async () => {
     const user = await createUser(replicaA.dataSource);
     const { access_token: before } = await replicaA.tokens.issue({ user, amr: ['pwd'] });
     await replicaB.tokens.verify(before, null);
@@ -649,7 +649,7 @@ describe('Tokens against Postgres (two replicas)', () => {
       });
     });
 
-    it('GET /auth/me refuses a bound token presented with another certificate or none', async () => {
+    it('GET /auth/me refuses a bound token with another certificate or none', async () => {
       const authorization = await bearer(reader, ['pwd', 'mtls'], certificateA);
 
       const withB = await request(replicaA.baseUrl, 'GET', '/auth/me', {
@@ -686,7 +686,7 @@ describe('Tokens against Postgres (two replicas)', () => {
       expect(lowerCase.status).toBe(200);
     });
 
-    it('GET /auth/verify answers 200 with identity headers for any method and sub-path', async () => {
+    it('GET /auth/verify answers 200 with identity headers for any method and path', async () => {
       const authorization = await bearer(reader, ['pwd', 'mtls'], certificateA);
       const headers = { authorization, [CERTIFICATE_HEADER]: 'A' };
 
@@ -717,7 +717,7 @@ describe('Tokens against Postgres (two replicas)', () => {
       expect(afterOnB.status).toBe(401);
     });
 
-    it('GET /.well-known/jwks.json publishes the public keys with a short cache lifetime', async () => {
+    it('GET /.well-known/jwks.json publishes the public keys, briefly cached', async () => {
       const response = await request(replicaA.baseUrl, 'GET', '/.well-known/jwks.json');
 
       expect(response.status).toBe(200);
@@ -747,13 +747,16 @@ describe('Tokens against Postgres (two replicas)', () => {
   });
 });
 
-/** PGlite loads its WebAssembly through a dynamic import, which Jest allows only with VM modules. */
+/**
+ * PGlite loads its WebAssembly through a dynamic import, which Jest allows only with VM modules.
+ */
 const vmModules = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((option) =>
   option.includes('--experimental-vm-modules'),
 );
 if (!vmModules) {
   process.stdout.write(
-    'tokens e2e: skipping the embedded database spec: run Jest with NODE_OPTIONS=--experimental-vm-modules\n',
+    'tokens e2e: skipping the embedded database spec: run Jest with ' +
+      'NODE_OPTIONS=--experimental-vm-modules\n',
   );
 }
 

@@ -89,7 +89,9 @@ export class PartitionMaintenanceService implements OnApplicationBootstrap, OnAp
     return round;
   }
 
-  /** Creates partitions ahead and removes expired ones; false when another replica holds the lock. */
+  /**
+   * Creates partitions ahead and removes expired ones; false when another replica holds the lock.
+   */
   async maintain(nowMs = Date.now()): Promise<boolean> {
     const dataSource = await this.ownerDataSource();
     const runner = dataSource.createQueryRunner();

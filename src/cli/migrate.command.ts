@@ -8,7 +8,8 @@ import { writeJson, writeLine, writeNotice, writeTable } from './output';
 async function migrate(_parsed: ParsedArguments, config: AppConfig): Promise<void> {
   if (config.databaseUrl !== undefined && config.databaseAdminUrl === undefined) {
     writeNotice(
-      'warning: DATABASE_ADMIN_URL is not set; migrating as the service role, which then owns the tables',
+      'warning: DATABASE_ADMIN_URL is not set; migrating as the service role, which then owns ' +
+        'the tables',
     );
   }
   const applied = await migrateAsAdmin(config);

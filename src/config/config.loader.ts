@@ -239,7 +239,8 @@ export function loadConfig(environment: Environment = process.env): AppConfig {
   if (databaseUrl !== undefined && !hasRedis && reader.text('LIMITER_STORE') !== 'memory') {
     throw new ConfigError(
       'LIMITER_STORE',
-      'DATABASE_URL is set without REDIS_URL: set LIMITER_STORE=memory to accept per-process limits',
+      'DATABASE_URL is set without REDIS_URL: set LIMITER_STORE=memory to accept per-process ' +
+        'limits',
     );
   }
   const auditUsernameKey = reader.text('AUDIT_USERNAME_KEY');

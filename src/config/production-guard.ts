@@ -51,7 +51,8 @@ export function assertProductionSafety(config: AppConfig): void {
   ) {
     throw new ConfigError(
       'TRUSTED_PROXY_CERTS',
-      'is required in production proxy mode; trusting proxies by address alone needs ALLOW_UNSAFE=proxy_ip_trust',
+      'is required in production proxy mode; trusting proxies by address alone needs ' +
+        'ALLOW_UNSAFE=proxy_ip_trust',
     );
   }
 }

@@ -50,7 +50,7 @@ describe('CertificateVerifier', () => {
       expect(verifier.verify(pki.clientLeaf.pem).ok).toBe(true);
     });
 
-    it('describes the certificate with its fingerprint, thumbprint, names, serial and dates', () => {
+    it('describes the certificate: fingerprint, thumbprint, names, serial, dates', () => {
       const result = verifier.verify(pki.clientLeaf.der);
       const digest = createHash('sha256').update(pki.clientLeaf.der).digest();
 

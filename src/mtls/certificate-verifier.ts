@@ -48,7 +48,9 @@ export class CertificateVerifier {
     return this.anchors;
   }
 
-  /** `presentedChain` holds intermediates sent with the leaf; they are never trusted by themselves. */
+  /**
+   * `presentedChain` holds intermediates sent with the leaf; they are never trusted by themselves.
+   */
   verify(
     leaf: CertificateInput,
     presentedChain: readonly CertificateInput[] = [],
@@ -190,7 +192,9 @@ function toCertificate(input: CertificateInput): X509Certificate | null {
   }
 }
 
-/** The name must match AND the issuer's key must verify the signature: a name alone is forgeable. */
+/**
+ * The name must match AND the issuer's key must verify the signature: a name alone is forgeable.
+ */
 function issuedBy(subject: X509Certificate, issuer: X509Certificate): boolean {
   try {
     return subject.checkIssued(issuer) && subject.verify(issuer.publicKey);

@@ -8,7 +8,9 @@ import { decodeSingleCertificatePem, MAX_CERTIFICATE_PEM_BYTES } from './pem';
 
 export const NGINX_VERIFY_HEADER = 'x-ssl-client-verify';
 export const NGINX_CERTIFICATE_HEADER = 'x-ssl-client-cert';
-/** Headers that carry identity in this format; stripped from requests not sent by a trusted proxy. */
+/**
+ * Headers that carry identity in this format; stripped from requests not sent by a trusted proxy.
+ */
 export const NGINX_IDENTITY_HEADERS = [NGINX_VERIFY_HEADER, NGINX_CERTIFICATE_HEADER] as const;
 
 const FAILED_PREFIX = 'FAILED:';

@@ -8,7 +8,9 @@ import { isParseableCertificate, MAX_CERTIFICATE_PEM_BYTES } from './pem';
 
 export const CLIENT_CERT_HEADER = 'client-cert';
 export const CLIENT_CERT_CHAIN_HEADER = 'client-cert-chain';
-/** Headers that carry identity in this format; stripped from requests not sent by a trusted proxy. */
+/**
+ * Headers that carry identity in this format; stripped from requests not sent by a trusted proxy.
+ */
 export const RFC9440_IDENTITY_HEADERS = [CLIENT_CERT_HEADER, CLIENT_CERT_CHAIN_HEADER] as const;
 
 const MAX_CHAIN_BYTES = 64 * 1024;

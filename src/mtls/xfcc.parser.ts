@@ -3,7 +3,9 @@ import { ForwardedCertificate, malformed } from './forwarded-certificate';
 import { decodeCertificatePems, decodeSingleCertificatePem } from './pem';
 
 export const XFCC_HEADER = 'x-forwarded-client-cert';
-/** Headers that carry identity in this format; stripped from requests not sent by a trusted proxy. */
+/**
+ * Headers that carry identity in this format; stripped from requests not sent by a trusted proxy.
+ */
 export const XFCC_IDENTITY_HEADERS = [XFCC_HEADER] as const;
 
 /** A leaf, several intermediates and the quoting overhead fit well inside this. */

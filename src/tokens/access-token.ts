@@ -147,7 +147,9 @@ export function issuedAtSeconds(nowMs: number, tokensValidAfter?: Date): number 
   return Math.max(now, Math.ceil(validAfterMs / 1000));
 }
 
-/** Tokens issued before the user's `tokens_valid_after` were invalidated (disable, new password). */
+/**
+ * Tokens issued before the user's `tokens_valid_after` were invalidated (disable, new password).
+ */
 export function checkIssuedAfter(claims: Pick<AccessTokenClaims, 'iat'>, validAfter: Date): void {
   if (claims.iat * 1000 < validAfter.getTime()) {
     throw invalidToken('token was issued before the user invalidated their tokens');

@@ -33,7 +33,9 @@ export const CLOCK_TOLERANCE_SECONDS = 5;
 
 const REVOCATION_CLEANUP_INTERVAL_MS = 10 * 60 * 1000;
 
-/** Who a token is for; `tokensValidAfter` (when loaded) keeps a fresh token from reading as stale. */
+/**
+ * Who a token is for; `tokensValidAfter` (when loaded) keeps a fresh token from reading as stale.
+ */
 export interface TokenSubject {
   id: string;
   username: string;
