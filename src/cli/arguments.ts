@@ -120,7 +120,8 @@ function namePositionals(
   if (positionals.length > spec.positionals.length) {
     const expected = spec.positionals.length;
     throw new UsageError(
-      `too many arguments (expected ${expected === 0 ? 'none' : expected}); usage: gatehouse ${usage}`,
+      `too many arguments (expected ${expected === 0 ? 'none' : expected}); ` +
+        `usage: gatehouse ${usage}`,
     );
   }
   return new Map(spec.positionals.map((name, index) => [name, positionals[index]]));

@@ -196,7 +196,8 @@ async function revokeCertificate(parsed: ParsedArguments, config: AppConfig): Pr
   });
   const already = binding.revokedAt === null ? '' : ' (it was already revoked)';
   writeLine(
-    `revoked ${fingerprint} of ${printable(binding.normalizedUsername)}${already}; its tokens stop working`,
+    `revoked ${fingerprint} of ${printable(binding.normalizedUsername)}${already}; ` +
+      'its tokens stop working',
   );
 }
 

@@ -40,7 +40,10 @@ function explain(error: Error): string {
     return `invalid configuration: ${error.message}`;
   }
   if (error instanceof DataDirLockedError) {
-    return `${error.message}; the embedded database serves one process at a time, so stop that process first`;
+    return (
+      `${error.message}; the embedded database serves one process at a time, ` +
+      'so stop that process first'
+    );
   }
   if (error instanceof LimiterUnavailableError) {
     return `the limiter store cannot be reached: ${error.message}`;

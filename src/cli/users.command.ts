@@ -230,7 +230,8 @@ async function unlockUser(parsed: ParsedArguments, config: AppConfig): Promise<v
   writeLine(
     refilled
       ? `unlocked ${printable(normalizedUsername)} and cleared its recent failures`
-      : `unlocked ${printable(normalizedUsername)}; its recent failures were already cleared once in this window, so they stay`,
+      : `unlocked ${printable(normalizedUsername)}; its recent failures were already cleared ` +
+          'once in this window, so they stay',
   );
 }
 

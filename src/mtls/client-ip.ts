@@ -82,7 +82,8 @@ export function parseTrustedProxies(list: string): AddressMatcher {
     const shortest = SHORTEST_TRUSTED_PREFIX[range.address.kind()];
     if (range.prefixLength < shortest) {
       throw new Error(
-        `'${range.text}' is too wide to trust as a proxy (an ${range.address.kind()} prefix must be /${shortest} or longer)`,
+        `'${range.text}' is too wide to trust as a proxy ` +
+          `(an ${range.address.kind()} prefix must be /${shortest} or longer)`,
       );
     }
   }

@@ -36,17 +36,23 @@ export async function prepareDevelopmentAdmin(
     certificateLogin: false,
     bindings: running.app.get(CertificateBindingsService),
   });
-  const tlsFlags = `--cacert ${shellQuote(enrolled.caPath)} --cert ${shellQuote(enrolled.certificatePath)} --key ${shellQuote(enrolled.keyPath)}`;
+  const tlsFlags = [
+    `--cacert ${shellQuote(enrolled.caPath)}`,
+    `--cert ${shellQuote(enrolled.certificatePath)}`,
+    `--key ${shellQuote(enrolled.keyPath)}`,
+  ].join(' ');
+  const pkcs12 = `PKCS#12: ${enrolled.pkcs12Path}, password ${enrolled.pkcs12Password}`;
   const body = JSON.stringify({ username: 'admin', password });
+  const loginBody = `-H 'content-type: application/json' -d ${shellQuote(body)}`;
   process.stdout.write(
     [
       '',
       'Development setup (shown once):',
       `  admin password: ${password}`,
-      `  client certificate: ${enrolled.certificatePath} (PKCS#12: ${enrolled.pkcs12Path}, password ${enrolled.pkcs12Password})`,
+      `  client certificate: ${enrolled.certificatePath} (${pkcs12})`,
       '',
       'Log in with certificate and password:',
-      `  curl ${tlsFlags} -H 'content-type: application/json' -d ${shellQuote(body)} ${running.url}/auth/login`,
+      `  curl ${tlsFlags} ${loginBody} ${running.url}/auth/login`,
       'Then, with the access token:',
       `  curl ${tlsFlags} -H "authorization: Bearer $TOKEN" ${running.url}/auth/me`,
       '',

@@ -36,7 +36,8 @@ export function normalizeFingerprint(input: string): string {
     }
   }
   throw new Error(
-    `'${printable(text)}' is not a SHA-256 fingerprint (expected 64 hex digits, colon hex or 43 base64url characters)`,
+    `'${printable(text)}' is not a SHA-256 fingerprint ` +
+      '(expected 64 hex digits, colon hex or 43 base64url characters)',
   );
 }
 
