@@ -23,12 +23,19 @@ describe('parseArguments', () => {
 
   it.each([
     [['alice', '--unknown'], /unknown option --unknown/],
+    [['alice', '-x'], /too many arguments/],
     [['alice', '--out'], /--out needs a value/],
     [['alice', '--out', 'a', '--out', 'b'], /given twice/],
     [['alice', '--certificate-login=yes'], /takes no value/],
     [[], /missing <user>/],
   ])('refuses %j', (tokens, message) => {
     expect(() => parseArguments(USAGE, SPEC, tokens)).toThrow(message);
+  });
+
+  it('reads a value that begins with one dash, such as a base64url fingerprint', () => {
+    const fingerprint = '-tao1lh9l-dB0xY3bCjl1KZtf_Ms_Ywd3hIvrllqA';
+
+    expect(parseArguments(USAGE, SPEC, [fingerprint]).positional('user')).toBe(fingerprint);
   });
 
   it('refuses extra positionals without echoing them', () => {

@@ -70,7 +70,9 @@ export function parseArguments(
 
   for (let index = 0; index < tokens.length; index += 1) {
     const token = tokens[index];
-    if (optionsEnded || token === '-' || !token.startsWith('-')) {
+    // Every option is long (`--name`): a token with one dash is a value, such as a base64url
+    // fingerprint that happens to begin with '-'.
+    if (optionsEnded || !token.startsWith('--')) {
       positionals.push(token);
       continue;
     }
