@@ -658,7 +658,8 @@ describeOnServer('Detection in the running service', () => {
 
   it('blocks an enforced stuffing source: next login 429, audited as blocked', async () => {
     await client.query(
-      `INSERT INTO login_attempts (id, occurred_at, method, outcome, username, client_ip, instance_id)
+      `INSERT INTO login_attempts
+         (id, occurred_at, method, outcome, username, client_ip, instance_id)
        SELECT gen_random_uuid(), now() - interval '20 seconds', 'password', 'unknown_user',
               'stuffing-' || n, '127.0.0.9', 'detection-spec'
          FROM generate_series(1, 25) AS n`,

@@ -152,7 +152,8 @@ export class AlertsController {
     const { claims } = authenticatedPrincipal(request);
     const address = this.resolver.clientAddress(request.raw);
     await this.dataSource.query(
-      `INSERT INTO admin_actions (actor, actor_user_id, action, target, detail, client_ip, request_id)
+      `INSERT INTO admin_actions
+         (actor, actor_user_id, action, target, detail, client_ip, request_id)
        VALUES ($1, $2, 'alert_status', $3, $4::jsonb, $5, $6)`,
       [
         claims.username,

@@ -157,7 +157,8 @@ describe('decodeNginxCertificate', () => {
   });
 
   it('refuses base64 that is not a certificate', () => {
-    const pem = `-----BEGIN CERTIFICATE-----\n${Buffer.from('hello world!').toString('base64')}\n-----END CERTIFICATE-----`;
+    const body = Buffer.from('hello world!').toString('base64');
+    const pem = `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----`;
 
     expect(detailOf(encodeURIComponent(pem))).toMatch(/not valid base64 DER/);
   });

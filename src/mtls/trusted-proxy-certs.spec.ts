@@ -8,7 +8,8 @@ describe('parseTrustedProxyCertificates', () => {
 
   it('reads fingerprints in every accepted form as lower hex', () => {
     const colonHex = second.toString('hex').toUpperCase().match(/../g)!.join(':');
-    const list = `${first.toString('hex').toUpperCase()}, ${colonHex},${third.toString('base64url')}`;
+    const upperHex = first.toString('hex').toUpperCase();
+    const list = `${upperHex}, ${colonHex},${third.toString('base64url')}`;
 
     expect(parseTrustedProxyCertificates(list)).toEqual(
       new Set([first.toString('hex'), second.toString('hex'), third.toString('hex')]),
